@@ -46,7 +46,7 @@ unit: $(VENV)/.installed-test
 test: lint typecheck unit
 
 benchmark: $(VENV)/.installed
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/did_benchmark.py
 
 # Regenerate the lock of versions tested together (run after changing dependencies, then commit it).
 constraints: $(VENV)/.installed-test
