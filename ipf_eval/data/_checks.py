@@ -1,0 +1,459 @@
+"""Private building blocks of :func:`ipf_eval.data.contract.validate_panel` and the readers.
+
+Each helper either returns a cleaned value or raises :class:`~ipf_eval.errors.DataError` /
+:class:`~ipf_eval.errors.SpecificationError` with a message that follows the package template: what is
+wrong (value with ``!r``), where (column, counts, up to five example ids) and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import warnings
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ipf_eval.errors import DataError, DataWarning, SpecificationError
+from ipf_eval.results import DropRecord
+
+__all__: list[str] = []
+
+#: How many example ids or values a message quotes.
+N_EXAMPLES = 5
+
+
+def examples(values: Iterable[Any], k: int = N_EXAMPLES) -> str:
+    """Quote up to ``k`` distinct values with ``!r``, then say how many more there are."""
+    if isinstance(values, (pd.Series, pd.Index, np.ndarray, pd.api.extensions.ExtensionArray)):
+        series = pd.Series(np.asarray(values, dtype=object))
+    else:
+        series = pd.Series(list(values), dtype=object)
+    distinct = series.drop_duplicates()
+    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in distinct.iloc[:k])
+    more = len(distinct) - k
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def close_matches(name: str, candidates: Iterable[Hashable]) -> str:
+    """Return a ``" (did you mean 'x'?)"`` hint, case-insensitive, or an empty string."""
+    cands = [str(c) for c in candidates]
+    lowered = {c.lower(): c for c in cands}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+    if not hits:
+        return ""
+    return " (did you mean " + " or ".join(repr(lowered[h]) for h in hits) + "?)"
+
+
+def name_tuple(value: Sequence[str] | str | None, param: str) -> tuple[str, ...]:
+    """Turn a column-name argument into a tuple of names; a single string is one name."""
+    if value is None:
+        return ()
+    items: tuple[Any, ...] = (value,) if isinstance(value, str) else tuple(value)
+    bad = [v for v in items if not isinstance(v, str) or not v]
+    if bad:
+        raise SpecificationError(
+            f"{param} must hold non-empty column names (strings); got {examples(bad)} in {value!r}. "
+            "Pass the column names as strings."
+        )
+    dups = sorted({v for v in items if items.count(v) > 1})
+    if dups:
+        raise SpecificationError(f"{param} names {examples(dups)} more than once; list each column once.")
+    return items
+
+
+def check_roles(roles: dict[str, tuple[str, ...]]) -> None:
+    """Refuse a column used in two roles among id, period, support, outcomes, covariates and weights."""
+    owner: dict[str, str] = {}
+    for role, names in roles.items():
+        for name in names:
+            if name in owner:
+                raise SpecificationError(
+                    f"column {name!r} is given both as {owner[name]} and as {role}; a column plays one role. "
+                    "Pass a copy under another name if you really need both."
+                )
+            owner[name] = role
+
+
+def check_columns_present(
+    data: pd.DataFrame, needed: Sequence[str], roles: dict[str, tuple[str, ...]]
+) -> None:
+    """Raise one DataError naming every missing column, its role and close matches."""
+    if not data.columns.is_unique:
+        dups = data.columns[data.columns.duplicated()].unique()
+        raise DataError(
+            f"the data have duplicated column labels {examples(dups)}; every column needs a unique name. "
+            "Rename or drop the duplicates before validating."
+        )
+    missing = [c for c in needed if c not in data.columns]
+    if not missing:
+        return
+    role_of = {n: r for r, names in roles.items() for n in names}
+    parts = [f"{c!r} ({role_of.get(c, 'column')}){close_matches(c, data.columns)}" for c in missing]
+    raise DataError(
+        f"{len(missing)} column(s) not found in the data: {', '.join(parts)}. "
+        f"Available columns ({len(data.columns)}): {examples(data.columns, k=20)}. "
+        "Fix the argument or rename the column (read_panel(columns=...) maps agency names)."
+    )
+
+
+def _bad_examples(values: pd.Series, ids: pd.Series, mask: np.ndarray | pd.Series) -> str:
+    m = np.asarray(mask, dtype=bool)
+    return f"values {examples(values[m])} (ids {examples(ids[m])})"
+
+
+def numeric_values(s: pd.Series, *, column: str, role: str, ids: pd.Series, allow_bool: bool) -> pd.Series:
+    """Return ``s`` as a numeric Series (float64 or int64), or raise a DataError naming bad values.
+
+    Numeric dtypes (numpy or nullable) pass; object columns pass when every non-missing entry is a
+    number; booleans pass when ``allow_bool``.  Strings, dates and categories are refused.
+    """
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        if allow_bool:
+            return s.astype("float64")
+        raise DataError(
+            f"{role} column {column!r} is boolean (dtype {str(dtype)!r}); it must hold integer codes. "
+            "Recode it as integers."
+        )
+    if pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            return s.astype("float64")  # nullable Int64/Float64: pd.NA becomes NaN
+        return s
+    if pd.api.types.is_object_dtype(dtype):
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        numeric_kinds = ("integer", "floating", "mixed-integer-float", "empty")
+        if kind in numeric_kinds or (allow_bool and kind == "boolean"):
+            return pd.to_numeric(s, errors="coerce").astype("float64")
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        hint = f"Convert it, e.g. data[{column!r}].dt.year."
+    else:
+        hint = (f"Convert it with pandas.to_numeric(data[{column!r}]) after fixing the entries that are "
+                "not numbers.")
+    notnum = pd.to_numeric(s.astype(object), errors="coerce").isna() & s.notna()
+    n_bad = int(notnum.sum())
+    where = f"; {n_bad} row(s) are not numbers, e.g. {_bad_examples(s, ids, notnum)}" if n_bad else ""
+    raise DataError(f"{role} column {column!r} is not numeric (dtype {str(dtype)!r}){where}. {hint}")
+
+
+def integer_codes(s: pd.Series, *, column: str, role: str, ids: pd.Series) -> None:
+    """Raise a DataError when a numeric column holds non-integer values (2004.5, inf); 2004.0 passes."""
+    values = s.to_numpy(dtype="float64", na_value=np.nan)
+    finite = np.isfinite(values)
+    frac = ~finite & ~np.isnan(values)  # +-inf
+    frac[finite] = values[finite] != np.round(values[finite])
+    if frac.any():
+        raise DataError(
+            f"{role} column {column!r} holds {int(frac.sum())} non-integer value(s), e.g. "
+            f"{_bad_examples(s, ids, frac)}; periods must be integer codes such as years (2004.0 is "
+            "accepted, 2004.5 is not). Recode half-years or quarters as consecutive integers "
+            "(e.g. 4 * year + quarter)."
+        )
+
+
+def firm_positions(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by firm: a boolean 'first row of its firm' and each row's firm number (0, 1, ...)."""
+    codes = pd.factorize(ids)[0]
+    starts = np.ones(len(codes), dtype=bool)
+    starts[1:] = codes[1:] != codes[:-1]
+    return starts, np.cumsum(starts) - 1
+
+
+def varies_within_firm(values: pd.Series, starts: np.ndarray, firm_no: np.ndarray) -> np.ndarray:
+    """Per row: does the value differ from the firm's first (baseline) row?  Rows sorted by firm."""
+    arr = values.to_numpy()
+    first = arr[starts][firm_no]
+    differs = np.asarray(first != arr, dtype=bool)
+    both_missing = np.asarray(pd.isna(first), dtype=bool) & np.asarray(pd.isna(arr), dtype=bool)
+    return differs & ~both_missing
+
+
+def describe_periods(periods: Sequence[int], k: int = 12) -> str:
+    """Compact list of period codes for messages."""
+    ps = list(periods)
+    if len(ps) <= k:
+        return repr(ps)
+    return f"[{ps[0]}, {ps[1]}, ..., {ps[-1]}] ({len(ps)} periods)"
+
+
+# ---- the stages of validate_panel, in the order it runs them ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Column names by role, as parsed from the arguments of ``validate_panel``."""
+
+    idname: str
+    tname: str
+    gname: str
+    ynames: tuple[str, ...]
+    covariates: tuple[str, ...]
+    weights: tuple[str, ...]
+    clustervars: tuple[str, ...]
+    extra_columns: tuple[str, ...]
+
+    @property
+    def needed(self) -> list[str]:
+        """Every column kept, in output order, each once."""
+        return list(dict.fromkeys([self.idname, self.tname, self.gname, *self.ynames, *self.covariates,
+                                   *self.weights, *self.clustervars, *self.extra_columns]))
+
+    @property
+    def by_role(self) -> dict[str, tuple[str, ...]]:
+        """Role name -> columns, for messages."""
+        return {"idname": (self.idname,), "tname": (self.tname,), "gname": (self.gname,),
+                "ynames": self.ynames, "covariates": self.covariates, "weightsname": self.weights,
+                "clustervars": self.clustervars, "extra_columns": self.extra_columns}
+
+
+@dataclass
+class Log:
+    """What validation changed: drop records and the DataWarning messages, issued at the user's call site."""
+
+    dropped: list[DropRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        """Record and issue a DataWarning; called from a stage that ``validate_panel`` calls directly."""
+        self.notes.append(message)
+        # 1 this method, 2 the stage, 3 validate_panel, 4 its caller
+        warnings.warn(message, DataWarning, stacklevel=4)
+
+
+def coerce_types(df: pd.DataFrame, r: Roles) -> pd.DataFrame:
+    """Check and cast ids, periods, support timing, outcomes, weights and nullable covariates (in place)."""
+    ids = df[r.idname]
+    if pd.api.types.is_object_dtype(ids.dtype) and pd.api.types.infer_dtype(ids, skipna=True) in (
+            "mixed", "mixed-integer"):
+        kinds = sorted({type(v).__name__ for v in ids.dropna()})
+        raise DataError(f"id column {r.idname!r} mixes value types {kinds!r} (e.g. 1 and '1' would be two "
+                        f"firms); convert it to one type, e.g. data[{r.idname!r}].astype(str).")
+    df[r.tname] = numeric_values(df[r.tname], column=r.tname, role="period", ids=ids, allow_bool=False)
+    integer_codes(df[r.tname], column=r.tname, role="period", ids=ids)
+    g = numeric_values(df[r.gname], column=r.gname, role="support timing", ids=ids, allow_bool=False)
+    g = g.astype("float64")
+    neg = (g < 0).to_numpy()
+    if neg.any():
+        raise DataError(f"support timing column {r.gname!r} holds {int(neg.sum())} negative value(s), e.g. "
+                        f"values {examples(g[neg])} (ids {examples(ids[neg])}); it must be the first "
+                        "period of support, or 0 / missing for never supported.")
+    g = g.mask(g == np.inf, 0.0).fillna(0.0)  # missing or +inf: never supported (documented)
+    integer_codes(g, column=r.gname, role="support timing", ids=ids)
+    df[r.gname] = g
+    for y in r.ynames:
+        df[y] = numeric_values(df[y], column=y, role="outcome", ids=ids, allow_bool=True).astype("float64")
+    for w in r.weights:
+        df[w] = numeric_values(df[w], column=w, role="weights", ids=ids, allow_bool=False).astype("float64")
+        negw = (df[w] < 0).to_numpy()
+        if negw.any():
+            raise DataError(f"weights column {w!r} holds {int(negw.sum())} negative value(s), e.g. values "
+                            f"{examples(df[w][negw])} (ids {examples(ids[negw])}); weights must be "
+                            ">= 0. Fix or drop those rows.")
+    for c in r.covariates:
+        dt = df[c].dtype
+        if (pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)
+                and isinstance(dt, pd.api.extensions.ExtensionDtype)):
+            df[c] = df[c].astype("float64")  # nullable numbers: pd.NA becomes NaN
+    return df
+
+
+def drop_incomplete(df: pd.DataFrame, r: Roles, log: Log) -> pd.DataFrame:
+    """Drop rows with a missing id, period, outcome, covariate, weight or cluster value; cast t and g."""
+    ids = df[r.idname]
+    finite_checked = (*r.ynames, *r.covariates, *r.weights)
+    per_column: list[str] = []
+    bad = np.zeros(len(df), dtype=bool)
+    for col in dict.fromkeys([r.idname, r.tname, *finite_checked, *r.clustervars]):
+        s = df[col]
+        miss = s.isna().to_numpy()
+        if col in finite_checked and pd.api.types.is_float_dtype(s.dtype):
+            miss = miss | ~np.isfinite(s.to_numpy(dtype="float64", na_value=np.nan))
+        if miss.any():
+            kind = "missing or non-finite" if col in finite_checked else "missing"
+            per_column.append(f"{col!r}: {int(miss.sum())} {kind}")
+            bad = bad | miss
+    if bad.any():
+        n_bad = int(bad.sum())
+        bad_ids = ids[bad & ids.notna().to_numpy()]
+        reason = "missing or non-finite values (" + "; ".join(per_column) + ")"
+        log.dropped.append(DropRecord(reason=reason, n_rows=n_bad, n_units=int(bad_ids.nunique())))
+        log.warn(f"dropped {n_bad} of {len(df)} row(s) with {reason}; firms affected include "
+                 f"{examples(bad_ids)}. Impute or fix these values beforehand to keep the rows.")
+        df = df.loc[~bad].reset_index(drop=True)
+        if len(df) == 0:
+            raise DataError(f"no rows left after dropping rows with {reason}; check the columns named above.")
+    df[r.tname] = df[r.tname].astype("int64")
+    df[r.gname] = df[r.gname].astype("int64")
+    if pd.api.types.is_float_dtype(df[r.idname].dtype):
+        id_values = df[r.idname].to_numpy(dtype="float64")
+        if (np.isfinite(id_values) & (id_values == np.round(id_values))).all():
+            df[r.idname] = id_values.astype("int64")  # whole-number ids read as float because of blanks
+    nonpos = (df[r.tname] <= 0).to_numpy()
+    if nonpos.any():
+        raise DataError(f"period column {r.tname!r} holds {int(nonpos.sum())} value(s) <= 0, e.g. "
+                        f"{examples(df[r.tname][nonpos])}; periods must be positive because gname 0 means "
+                        f"never supported. Recode, e.g. data[{r.tname!r}] - min + 1 (and shift {r.gname!r} "
+                        "alike).")
+    return df
+
+
+def sort_and_check_structure(df: pd.DataFrame, r: Roles, *, panel: bool) -> pd.DataFrame:
+    """Sort by (id, period); refuse duplicate firm-periods, timing that varies within a firm, 0/1 timing."""
+    g_values = np.unique(df[r.gname].to_numpy())
+    indicator = bool(set(g_values.tolist()) <= {0, 1} and 1 in g_values and df[r.tname].min() > 1)
+    hint = (
+        f" {r.gname!r} holds only 0 and 1: it looks like a support indicator, but it must be the first "
+        f"period of support; from an indicator column d: data[{r.tname!r}].where(data[d] == 1)"
+        f".groupby(data[{r.idname!r}]).transform('min').fillna(0)."
+    ) if indicator else ""
+    codes = pd.factorize(df[r.idname], sort=True)[0]
+    order = np.lexsort((df[r.tname].to_numpy(), codes))
+    if not (order[1:] > order[:-1]).all():  # already sorted data skip the (costly) reordering copy
+        df = df.iloc[order].reset_index(drop=True)
+    ids = df[r.idname]
+    if panel:
+        starts, firm_no = firm_positions(ids)
+        t_arr = df[r.tname].to_numpy()
+        dup = np.zeros(len(df), dtype=bool)
+        dup[1:] = ~starts[1:] & (t_arr[1:] == t_arr[:-1])
+        if dup.any():
+            raise DataError(
+                f"{int(dup.sum())} duplicate ({r.idname!r}, {r.tname!r}) row(s) in {ids[dup].nunique()} "
+                f"firm(s), e.g. firms {examples(ids[dup])} in periods {examples(df[r.tname][dup])}; the "
+                "contract is one row per firm and period. Aggregate or de-duplicate them "
+                "(data.drop_duplicates), or pass panel=False for repeated cross-sections."
+            )
+        varying = varies_within_firm(df[r.gname], starts, firm_no)
+        if varying.any():
+            firms = ids[varying].unique()
+            raise DataError(
+                f"support timing {r.gname!r} varies within {len(firms)} firm(s), e.g. firms "
+                f"{examples(firms)} (values {examples(df.loc[ids.isin(firms[:5]), r.gname])}; missing "
+                "counts as 0, never supported). It must be the first period of support, constant within a "
+                f"firm: e.g. data.groupby({r.idname!r})[{r.gname!r}].transform('max') if later rows were "
+                "left blank." + hint
+            )
+    if indicator:
+        raise DataError(f"support timing {r.gname!r} is not a period code (periods start at "
+                        f"{int(df[r.tname].min())}).{hint}")
+    return df
+
+
+def check_period_gaps(df: pd.DataFrame, r: Roles, *, period_gaps: str, log: Log) -> None:
+    """Warn (or refuse) when the period codes are not consecutive integers."""
+    periods = np.unique(df[r.tname].to_numpy())
+    jumps = [(int(a), int(b)) for a, b in itertools.pairwise(periods) if b - a != 1]
+    if not jumps or period_gaps == "accept":
+        return
+    msg = (f"period codes in {r.tname!r} are not consecutive integers: found "
+           f"{describe_periods(periods.tolist())} with jumps {', '.join(f'{a}->{b}' for a, b in jumps[:5])}; "
+           f"they are taken as consecutive waves (the period before {jumps[0][1]} is {jumps[0][0]}).")
+    if period_gaps == "error":
+        raise DataError(msg + " Pass period_gaps='accept' if the waves are regular, or recode them.")
+    log.warn(msg + " Pass period_gaps='accept' to silence this, or 'error' to refuse gaps.")
+
+
+def align_support_timing(df: pd.DataFrame, r: Roles, *, already_supported: str, log: Log) -> pd.DataFrame:
+    """Recode support after the window to 0, drop (or refuse) firms already supported, align to periods."""
+    ids = df[r.idname]
+    periods = np.unique(df[r.tname].to_numpy())
+    first, last = int(periods[0]), int(periods[-1])
+    gv = df[r.gname].to_numpy()
+    late = gv > last
+    if late.any():
+        firms = ids[late].unique()
+        log.warn(f"{len(firms)} firm(s) first supported after the last period {last} (gname "
+                 f"{examples(gv[late])}, e.g. firms {examples(firms)}) are not supported within the "
+                 "window: gname recoded to 0, they serve as comparison firms.")
+        df.loc[late, r.gname] = 0
+    gv = df[r.gname].to_numpy()
+    early = (gv > 0) & (gv <= first)
+    if early.any() and already_supported != "keep":
+        firms = ids[early].unique()
+        what = (f"{len(firms)} firm(s) ({int(early.sum())} rows) were already supported in or before the "
+                f"first period {first} (gname {examples(gv[early])}, e.g. firms {examples(firms)}): they "
+                "have no pre-support period")
+        if already_supported == "error":
+            raise DataError(what + ". Drop them, or pass already_supported='drop' (or 'keep').")
+        reason = f"already supported in or before the first period {first} (0 < {r.gname} <= {first})"
+        log.dropped.append(DropRecord(reason=reason, n_rows=int(early.sum()), n_units=len(firms)))
+        log.warn(what + "; dropped (pass already_supported='keep' to keep them, 'error' to refuse).")
+        df = df.loc[~early].reset_index(drop=True)
+        if len(df) == 0:
+            raise DataError(f"no rows left: every firm was supported in or before the first period {first}.")
+        ids = df[r.idname]
+        periods = np.unique(df[r.tname].to_numpy())
+    gv = df[r.gname].to_numpy()
+    inside = (gv > periods[0]) & (gv <= periods[-1]) & ~np.isin(gv, periods)
+    if inside.any():
+        new = periods[np.searchsorted(periods, gv[inside])]
+        pairs = ", ".join(f"{a}->{b}" for a, b in sorted(set(zip(gv[inside].tolist(), new.tolist(),
+                                                                  strict=True))))
+        log.warn(f"support timing {r.gname!r} of {ids[inside].nunique()} firm(s) is not an observed period; "
+                 f"recoded to the first observed period on or after it ({pairs}), e.g. firms "
+                 f"{examples(ids[inside])}.")
+        df.loc[inside, r.gname] = new
+    return df
+
+
+def check_covariates_and_weights(df: pd.DataFrame, r: Roles, *, panel: bool, time_invariant: bool,
+                                 log: Log) -> pd.DataFrame:
+    """Use baseline covariate values, refuse single-level covariates and weights that break the contract."""
+    ids = df[r.idname]
+    starts, firm_no = firm_positions(ids)
+    for c in r.covariates:
+        s = df[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            df[c] = s = s.cat.remove_unused_categories()
+        if panel and time_invariant:
+            varying = varies_within_firm(s, starts, firm_no)
+            if varying.any():
+                firms = ids[varying].unique()
+                df[c] = s = s.iloc[np.flatnonzero(starts)[firm_no]].reset_index(drop=True)
+                log.warn(f"covariate {c!r} varies within {len(firms)} firm(s), e.g. {examples(firms)}; the "
+                         "baseline (first observed) value is used in every period. Pass "
+                         "time_invariant_covariates=False to keep time-varying values.")
+        if s.nunique(dropna=True) < 2:
+            is_cat = not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)
+            kind = "categorical covariate" if is_cat else "covariate"
+            raise DataError(f"{kind} {c!r} has a single {'level' if is_cat else 'value'} "
+                            f"{examples(s.dropna())} in the {len(df)} rows kept; it carries no "
+                            "information and makes the design singular. Remove it from covariates.")
+    for w in r.weights:
+        if panel:
+            varying = varies_within_firm(df[w], starts, firm_no)
+            if varying.any():
+                firms = ids[varying].unique()
+                raise DataError(f"weights {w!r} vary within {len(firms)} firm(s), e.g. {examples(firms)}; "
+                                "weights must be constant within a firm. Use the baseline weight: "
+                                f"data.groupby({r.idname!r})[{w!r}].transform('first').")
+        if not (df[w] > 0).any():
+            raise DataError(f"weights column {w!r} is zero in all {len(df)} rows; give positive weights.")
+    return df
+
+
+def check_cohorts(df: pd.DataFrame, r: Roles, *, min_cohort_size: int, require_never_treated: bool,
+                  log: Log) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Return (cohorts, small cohorts); warn on small cohorts, refuse a panel without comparison firms."""
+    starts, _ = firm_positions(df[r.idname])
+    sizes = df.loc[starts, r.gname].value_counts().sort_index()
+    cohorts = tuple(int(c) for c in sizes.index if c != 0)
+    n_never = int(sizes.get(0, 0))
+    small = tuple(c for c in cohorts if sizes[c] < min_cohort_size)
+    if small:
+        listed = ", ".join(f"{c} ({int(sizes[c])} firm{'' if sizes[c] == 1 else 's'})" for c in small)
+        log.warn(f"cohort(s) {listed} have fewer than {min_cohort_size} firms; their effects cannot be "
+                 "estimated with a standard error. Pool them with a neighbouring cohort or drop them.")
+    if n_never == 0 and len(cohorts) < 2:
+        raise DataError(f"no comparison firms: every firm is supported and all in the same cohort "
+                        f"{cohorts!r}; add never-supported firms (gname 0) from the business register, or "
+                        "firms supported later (not-yet-supported comparisons).")
+    if require_never_treated and n_never == 0:
+        raise DataError(f"require_never_treated=True but no firm is never supported ({r.gname!r} == 0); all "
+                        f"{int(sizes.sum())} firms are in cohorts {examples(cohorts, k=10)}. Add "
+                        "never-supported firms, or use not-yet-supported comparisons "
+                        "(require_never_treated=False).")
+    return cohorts, small

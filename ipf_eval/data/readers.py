@@ -1,0 +1,303 @@
+"""Read an agency's panel file (CSV, Parquet, Stata, Excel) and map its column names onto the contract.
+
+:func:`read_panel` only reads, renames and type-checks; it does not validate the panel.  Pass the result to
+:func:`ipf_eval.data.contract.validate_panel` (every estimator does so anyway).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from ipf_eval.data import _checks as ck
+from ipf_eval.errors import DataError, SpecificationError
+
+__all__ = ["SUPPORTED_FORMATS", "read_panel"]
+
+#: File extensions read by :func:`read_panel`, mapped to the format name.
+SUPPORTED_FORMATS: dict[str, str] = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".csv.gz": "csv",
+    ".csv.zip": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".dta": "stata",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+}
+_DTYPES = ("numeric", "integer", "string", "category", "bool")
+_CSV_ONLY = ("sep", "decimal", "encoding")
+
+
+def _format_of(path: Path, file_format: str | None) -> str:
+    if file_format is not None:
+        formats = sorted(set(SUPPORTED_FORMATS.values()))
+        if file_format not in formats:
+            raise SpecificationError(f"file_format must be one of {formats!r} or None; got {file_format!r}.")
+        return file_format
+    if path.is_dir():  # a partitioned Parquet dataset
+        if not any(path.rglob("*.parquet")) and not any(path.rglob("*.pq")):
+            raise DataError(f"directory {str(path)!r} holds no .parquet files; pass a file, or the folder "
+                            "of a partitioned Parquet dataset.")
+        return "parquet"
+    name = path.name.lower()
+    for ext in sorted(SUPPORTED_FORMATS, key=len, reverse=True):
+        if name.endswith(ext):
+            return SUPPORTED_FORMATS[ext]
+    hint = " Save .xls workbooks as .xlsx." if name.endswith(".xls") else ""
+    raise DataError(
+        f"unsupported file extension {path.suffix!r} for {str(path)!r}; read_panel reads "
+        f"{', '.join(SUPPORTED_FORMATS)}.{hint} Pass file_format='csv' (or 'parquet', 'stata', 'excel') "
+        "if the extension is misleading."
+    )
+
+
+def _check_mapping(columns: Mapping[str, str]) -> None:
+    bad = [(k, v) for k, v in columns.items() if not isinstance(k, str) or not isinstance(v, str) or not v]
+    if bad:
+        raise SpecificationError(
+            f"columns must map source column names to contract names (strings); got {bad[:5]!r}."
+        )
+    targets: dict[str, list[str]] = {}
+    for src, dst in columns.items():
+        targets.setdefault(dst, []).append(src)
+    clashes = {dst: srcs for dst, srcs in targets.items() if len(srcs) > 1}
+    if clashes:
+        dst, srcs = next(iter(clashes.items()))
+        raise DataError(
+            f"columns maps {len(srcs)} source columns {srcs!r} to the same name {dst!r}; each contract name "
+            "must come from one source column. Drop one of them from the mapping."
+        )
+
+
+def _read(path: Path, fmt: str, *, sheet: str | int | None, usecols: list[str] | None,
+          str_cols: list[str], sep: str | None, decimal: str, encoding: str | None) -> pd.DataFrame:
+    if fmt == "csv":
+        delimiter = sep if sep is not None else ("\t" if path.name.lower().endswith(".tsv") else ",")
+        return pd.read_csv(path, sep=delimiter, decimal=decimal, encoding=encoding, usecols=usecols,
+                           dtype={c: str for c in str_cols} or None)
+    if fmt == "parquet":
+        return pd.read_parquet(path, columns=usecols)
+    if fmt == "stata":
+        return pd.read_stata(path, columns=usecols)
+    frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="openpyxl",
+                          dtype={c: str for c in str_cols} or None)
+    return frame if usecols is None else frame.loc[:, usecols]
+
+
+def _source_columns(path: Path, fmt: str, *, sep: str | None, encoding: str | None) -> list[str]:
+    """Return the column names in the file, read without loading the rows where the format allows it."""
+    if fmt == "csv":
+        delimiter = sep if sep is not None else ("\t" if path.name.lower().endswith(".tsv") else ",")
+        return [str(c) for c in pd.read_csv(path, sep=delimiter, encoding=encoding, nrows=0).columns]
+    if fmt == "parquet":
+        import pyarrow.dataset as pads
+
+        return list(pads.dataset(str(path), format="parquet", partitioning="hive").schema.names)
+    with pd.io.stata.StataReader(path) as reader:  # Stata (Excel is read whole by the caller)
+        return list(reader.variable_labels())
+
+
+def _apply_dtypes(frame: pd.DataFrame, dtypes: Mapping[str, str], path: Path) -> pd.DataFrame:
+    for col, kind in dtypes.items():
+        if kind not in _DTYPES:
+            raise SpecificationError(f"dtypes[{col!r}] must be one of {_DTYPES!r}; got {kind!r}.")
+        if col not in frame.columns:
+            raise SpecificationError(
+                f"dtypes names column {col!r}, which is not in the result"
+                f"{ck.close_matches(col, frame.columns)}; "
+                f"columns are {ck.examples(frame.columns, k=20)} (use the contract names after mapping)."
+            )
+        s = frame[col]
+        if kind in ("numeric", "integer"):
+            if not pd.api.types.is_numeric_dtype(s.dtype):  # booleans count as numbers (0/1)
+                converted = pd.to_numeric(s.astype(object), errors="coerce")
+                bad = converted.isna() & s.notna()
+                if bad.any():
+                    rows = [int(i) for i in s.index[bad.to_numpy()][: ck.N_EXAMPLES]]
+                    raise DataError(
+                        f"column {col!r} of {str(path)!r} should be {kind} but {int(bad.sum())} of {len(s)} "
+                        f"value(s) are text, e.g. {ck.examples(s[bad])} (rows {rows!r}, counted from 0 after "
+                        "the header). Fix these cells (decimal commas: pass decimal=',') or read the column "
+                        "as 'string'."
+                    )
+                s = converted
+            if kind == "integer":
+                values = s.astype("float64")
+                frac = values.notna() & (values != values.round())
+                if frac.any():
+                    raise DataError(
+                        f"column {col!r} of {str(path)!r} should be integer but holds {int(frac.sum())} "
+                        f"fractional value(s), e.g. {ck.examples(s[frac])}; fix them or ask for 'numeric'."
+                    )
+                s = s.astype("Int64") if s.isna().any() else s.astype("int64")
+            frame[col] = s
+        elif kind == "string":
+            frame[col] = s.astype("string")
+        elif kind == "category":
+            frame[col] = s.astype("category")
+        else:
+            frame[col] = _as_bool(s, col, path)
+    return frame
+
+
+def _as_bool(s: pd.Series, col: str, path: Path) -> pd.Series:
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s
+    truthy = {"1", "true", "yes", "y", "t", "1.0"}
+    falsy = {"0", "false", "no", "n", "f", "0.0"}
+    text = s.astype("string").str.strip().str.lower()
+    known = text.isin(truthy | falsy) | s.isna()
+    if not known.all():
+        bad = ~known
+        raise DataError(
+            f"column {col!r} of {str(path)!r} should be bool but holds {int(bad.sum())} value(s) that are "
+            f"not yes/no, e.g. {ck.examples(s[bad])}; use 1/0, true/false or yes/no."
+        )
+    return text.isin(truthy).astype("boolean").mask(s.isna())
+
+
+def read_panel(
+    path: str | os.PathLike[str],
+    *,
+    columns: Mapping[str, str] | None = None,
+    sheet: str | int | None = None,
+    dtypes: Mapping[str, str] | None = None,
+    keep_unmapped: bool = False,
+    file_format: str | None = None,
+    sep: str | None = None,
+    decimal: str = ".",
+    encoding: str | None = None,
+) -> pd.DataFrame:
+    """Read a firm panel from CSV, Parquet, Stata or Excel and rename its columns to the contract names.
+
+    Parameters
+    ----------
+    path
+        The file.  The format follows the extension: ``.csv``, ``.txt``, ``.tsv``, ``.csv.gz``, ``.csv.zip``,
+        ``.parquet``/``.pq`` (or a directory holding a partitioned Parquet dataset), ``.dta`` (Stata),
+        ``.xlsx``/``.xlsm`` (Excel, via openpyxl).
+    columns
+        Mapping of the file's column names to contract names, e.g. ``{"Firm ID": "firm_id", "Year": "year"}``.
+        When given, only these columns are read (in this order) unless ``keep_unmapped``.  ``None`` reads
+        every column unchanged.
+    sheet
+        Excel only: sheet name or 0-based position (default: the first sheet).
+    dtypes
+        Optional expected types by *contract* name: ``"numeric"``, ``"integer"``, ``"string"`` (read as text,
+        keeping leading zeros in ids such as ``"00123"``), ``"category"`` or ``"bool"``.  Text that parses as
+        numbers is converted; anything else is a DataError naming the cells.
+    keep_unmapped
+        With ``columns``, also keep the file's other columns (after the mapped ones), unrenamed.
+    file_format
+        Override the extension: ``"csv"``, ``"parquet"``, ``"stata"`` or ``"excel"``.
+    sep, decimal, encoding
+        CSV only: field separator (default ``","``, tab for ``.tsv``), decimal mark (``","`` for many European
+        exports) and text encoding (e.g. ``"latin-1"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The data with contract column names and a fresh RangeIndex; not yet validated.
+
+    Raises
+    ------
+    DataError
+        Missing, unreadable or empty file; unsupported extension; mapped columns not in the file (with the
+        available columns and close matches); two source columns mapped to one name or a mapped name that
+        clashes with a kept column; values of the wrong type for ``dtypes``; an unknown Excel sheet.
+    SpecificationError
+        Invalid arguments: an unknown ``dtypes`` kind or ``file_format``, CSV options for another format,
+        ``sheet`` for a non-Excel file.
+
+    Examples
+    --------
+    >>> panel = read_panel("register.xlsx", columns={"Firm ID": "firm_id", "Year": "year"},
+    ...                    dtypes={"firm_id": "string", "year": "integer"})  # doctest: +SKIP
+    """
+    p = Path(path)
+    if not p.exists():
+        parent = p.parent if str(p.parent) else Path(".")
+        hint = ck.close_matches(p.name, [c.name for c in parent.iterdir()]) if parent.is_dir() else ""
+        raise DataError(f"file {str(p)!r} does not exist{hint}; check the path (relative paths start at "
+                        f"{os.getcwd()!r}).")
+    fmt = _format_of(p, file_format)
+    if sheet is not None and fmt != "excel":
+        raise SpecificationError(f"sheet={sheet!r} applies to Excel files only; {str(p)!r} is {fmt}.")
+    given = {"sep": sep is not None, "decimal": decimal != ".", "encoding": encoding is not None}
+    if fmt != "csv" and any(given.values()):
+        names = [k for k in _CSV_ONLY if given[k]]
+        raise SpecificationError(f"{', '.join(names)} appl{'ies' if len(names) == 1 else 'y'} to CSV files "
+                                 f"only; {str(p)!r} is {fmt}.")
+    mapping = dict(columns) if columns is not None else None
+    if mapping is not None:
+        if not mapping:
+            raise SpecificationError("columns is empty; map at least one column, or pass None to read all.")
+        _check_mapping(mapping)
+    inverse = {v: k for k, v in (mapping or {}).items()}
+    str_cols = [inverse.get(c, c) for c, kind in (dtypes or {}).items() if kind == "string"]
+
+    try:
+        if fmt == "excel" and sheet is not None:
+            with pd.ExcelFile(p, engine="openpyxl") as book:
+                sheets = [str(name) for name in book.sheet_names]
+            if (isinstance(sheet, str) and sheet not in sheets) or (
+                    isinstance(sheet, int) and not 0 <= sheet < len(sheets)):
+                raise DataError(f"sheet {sheet!r} not found in {str(p)!r}"
+                                f"{ck.close_matches(str(sheet), sheets)}; sheets are {sheets!r}.")
+        frame: pd.DataFrame | None = None
+        if fmt == "excel":  # a workbook is parsed whole anyway: read it once
+            frame = _read(p, fmt, sheet=sheet, usecols=None, str_cols=str_cols, sep=sep, decimal=decimal,
+                          encoding=encoding)
+            available = [str(c) for c in frame.columns]
+        else:
+            available = _source_columns(p, fmt, sep=sep, encoding=encoding)
+        usecols: list[str] | None = None
+        if mapping is not None:
+            missing = [c for c in mapping if c not in available]
+            if missing:
+                parts = [f"{c!r}{ck.close_matches(c, available)}" for c in missing]
+                sep_hint = ""
+                if fmt == "csv" and len(available) == 1 and any(x in available[0] for x in ";\t|"):
+                    sep_hint = " The header has a single column: pass sep=';' (or the file's separator)."
+                raise DataError(
+                    f"{len(missing)} mapped column(s) not in {str(p)!r}: {', '.join(parts)}. Available "
+                    f"columns ({len(available)}): {ck.examples(available, k=30)}.{sep_hint}"
+                )
+            usecols = None if keep_unmapped else list(mapping)
+        if frame is None:
+            wanted_str = [c for c in str_cols if c in available]
+            frame = _read(p, fmt, sheet=sheet, usecols=usecols, str_cols=wanted_str, sep=sep, decimal=decimal,
+                          encoding=encoding)
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"file {str(p)!r} is empty (no header row); export the panel again.") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"file {str(p)!r} is not valid {encoding or 'UTF-8'} text ({exc.reason} at byte "
+                        f"{exc.start}); pass encoding='latin-1' (or the file's encoding).") from exc
+    except Exception as exc:  # pandas, pyarrow, openpyxl and zipfile each raise their own family
+        raise DataError(f"cannot read {str(p)!r} as {fmt}: {type(exc).__name__}: {exc}. Check that the file "
+                        "is complete and really in that format (re-export it if it is corrupt).") from exc
+
+    if mapping is not None:
+        if usecols is not None:
+            frame = frame.loc[:, usecols]
+        else:
+            frame = frame.loc[:, [*mapping, *[c for c in frame.columns if c not in mapping]]]
+        clash = [c for c in frame.columns if c not in mapping and c in mapping.values()]
+        if clash:
+            raise DataError(f"mapped name(s) {clash!r} already exist as unmapped column(s) in {str(p)!r}; "
+                            "map those columns too, or pass keep_unmapped=False.")
+        frame = frame.rename(columns=mapping)
+    frame = frame.reset_index(drop=True)
+    if frame.shape[1] == 0:
+        raise DataError(f"no columns found in {str(p)!r}; check the file (and sep= for a CSV).")
+    if dtypes:
+        frame = _apply_dtypes(frame, dtypes, p)
+    return frame
