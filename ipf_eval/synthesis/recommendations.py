@@ -1,0 +1,305 @@
+"""Ranked policy recommendations across countries, with wording that follows explicit rules.
+
+Each (instrument, outcome) gets a pooled random-effects estimate across the countries that evaluated it,
+and a verdict chosen by the rules in :func:`verdict` — never by judgement at render time, so the same
+evidence always gives the same words.  The verdicts, from strongest to weakest:
+
+``works``
+    The pooled confidence interval excludes zero on the beneficial side, the weakest contributing
+    evidence grade is at least ``min_grade`` (Maryland scale, default 3) and at least ``min_agree``
+    countries (default 3) found a beneficial effect whose own interval excludes zero.
+``promising``
+    The pooled point estimate is beneficial and either the pooled interval excludes zero but the grade or
+    agreement condition of ``works`` fails, or at least one country with grade ≥ ``min_grade`` found a
+    beneficial effect whose interval excludes zero.
+``no evidence of an effect``
+    The pooled interval includes zero and lies within ±``negligible`` (a precise null).
+``inconclusive``
+    The pooled interval includes zero and is too wide to rule out an effect of size ``negligible``.
+``harmful``
+    The pooled interval excludes zero on the adverse side and the weakest grade is at least ``min_grade``;
+    with a weaker grade the verdict is ``inconclusive`` with a note.
+
+A note ``effects vary across countries`` is added when I² ≥ 75 % and the prediction interval crosses zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ipf_eval.errors import DataError, SpecificationError
+from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
+
+__all__ = [
+    "OUTCOME_FAMILIES",
+    "VERDICTS",
+    "RecommendationTable",
+    "outcome_family",
+    "recommendations",
+    "verdict",
+]
+
+#: The forum's policy challenges and the outcome columns that measure them.
+OUTCOME_FAMILIES: Mapping[str, str] = {
+    "log_employment": "growth",
+    "log_turnover": "growth",
+    "exporter": "internationalisation",
+    "export_share": "internationalisation",
+    "equity_raised": "capital-market readiness",
+    "rd_spending": "innovation",
+    "alive": "survival",
+}
+
+#: Verdicts in order of strength (rank 0 is strongest).
+VERDICTS: tuple[str, ...] = ("works", "promising", "no evidence of an effect", "inconclusive", "harmful")
+
+Verdict = Literal["works", "promising", "no evidence of an effect", "inconclusive", "harmful"]
+
+
+def outcome_family(outcome: str) -> str:
+    """Return the policy family of an outcome column (``"other"`` when it is not a standard outcome)."""
+    return OUTCOME_FAMILIES.get(outcome, "other")
+
+
+def verdict(
+    *,
+    ci_low: float,
+    ci_high: float,
+    estimate: float,
+    min_grade_found: int,
+    n_agree: int,
+    any_strong_single: bool,
+    direction: int = 1,
+    min_grade: int = 3,
+    min_agree: int = 3,
+    negligible: float = 0.02,
+) -> Verdict:
+    """Apply the verdict rules of this module to one pooled estimate.
+
+    Parameters
+    ----------
+    ci_low, ci_high, estimate
+        Pooled confidence interval and point estimate.
+    min_grade_found
+        Weakest evidence grade (Maryland scale 1-5) among the contributing estimates.
+    n_agree
+        Number of countries whose own estimate is beneficial with an interval excluding zero.
+    any_strong_single
+        Whether at least one country with grade ≥ ``min_grade`` found a beneficial effect excluding zero.
+    direction
+        ``+1`` when larger values are beneficial, ``-1`` when smaller are (e.g. exit risk).
+    min_grade, min_agree, negligible
+        Thresholds of the rules (see the module docstring).
+
+    Returns
+    -------
+    str
+        One of :data:`VERDICTS`.
+
+    Raises
+    ------
+    SpecificationError
+        If ``direction`` is not ±1 or the interval is reversed or not finite.
+    """
+    if direction not in (1, -1):
+        raise SpecificationError(f"direction must be 1 or -1, got {direction!r}.")
+    if not (math.isfinite(ci_low) and math.isfinite(ci_high) and ci_low <= ci_high):
+        raise SpecificationError(
+            f"The pooled interval must be finite with ci_low <= ci_high, got ({ci_low!r}, {ci_high!r})."
+        )
+    lo, hi, est = (ci_low, ci_high, estimate) if direction == 1 else (-ci_high, -ci_low, -estimate)
+    strong_design = min_grade_found >= min_grade
+    if lo > 0:
+        return "works" if strong_design and n_agree >= min_agree else "promising"
+    if hi < 0:
+        return "harmful" if strong_design else "inconclusive"
+    if est > 0 and any_strong_single:
+        return "promising"
+    if -negligible <= lo and hi <= negligible:
+        return "no evidence of an effect"
+    return "inconclusive"
+
+
+@dataclass(frozen=True, eq=False)
+class RecommendationTable(ResultMixin):
+    """Ranked recommendations, one row per (instrument, outcome).
+
+    Attributes
+    ----------
+    table
+        Columns: ``rank, instrument, outcome, family, verdict, wording, k, estimate, std_error, ci_low,
+        ci_high, pi_low, pi_high, i2, tau2, min_grade, n_agree, cost_per_unit, notes``.
+    specification
+        The arguments that produced the table.
+    """
+
+    table: pd.DataFrame
+    specification: Specification
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return a copy of the ranked table."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe dictionary."""
+        return {"recommendations": json_safe(self.table), "specification": self.specification.to_dict()}
+
+    def summary(self) -> Summary:
+        """Return the printable summary."""
+        cols = ["rank", "instrument", "outcome", "verdict", "k", "estimate", "ci_low", "ci_high", "min_grade"]
+        return Summary(
+            title="Ranked recommendations across countries",
+            facts=(("pooling", str(self.specification.arguments.get("method"))),),
+            table=self.table[cols],
+            notes=tuple(
+                f"{r.instrument} / {r.outcome}: {r.wording}" for r in self.table.itertuples(index=False)
+            ),
+        )
+
+
+_REQUIRED = ("country", "instrument", "outcome", "estimate", "std_error", "grade")
+
+
+def _wording(v: str, instrument: str, outcome: str, notes: Sequence[str]) -> str:
+    name = instrument.replace("_", " ")
+    family = outcome_family(outcome)
+    base = {
+        "works": f"The {name} works: it improves {outcome} ({family}) in several countries "
+        "with strong designs.",
+        "promising": f"The {name} is promising for {outcome} ({family}); "
+        "the evidence is not yet conclusive.",
+        "no evidence of an effect": f"No evidence that the {name} changes {outcome}; "
+        "the estimate is precise.",
+        "inconclusive": f"The evidence on the {name} and {outcome} is inconclusive.",
+        "harmful": f"The {name} appears to harm {outcome}; reconsider its design.",
+    }[v]
+    return base + "".join(f" Note: {n}." for n in notes)
+
+
+def recommendations(
+    evidence: pd.DataFrame,
+    *,
+    method: Literal["reml", "dl", "pm"] = "reml",
+    directions: Mapping[str, int] | None = None,
+    min_grade: int = 3,
+    min_agree: int = 3,
+    negligible: float = 0.02,
+    alpha: float = 0.05,
+) -> RecommendationTable:
+    """Pool per-country estimates per (instrument, outcome) and rank them with rule-based verdicts.
+
+    Parameters
+    ----------
+    evidence
+        One row per (country, instrument, outcome) with columns ``country, instrument, outcome, estimate,
+        std_error, grade`` and optionally ``cost_per_unit``.
+    method
+        Random-effects estimator of the between-country variance passed to
+        :func:`ipf_eval.synthesis.meta_analysis`.
+    directions
+        Outcome → ``+1`` (larger is better, the default) or ``-1`` (smaller is better).
+    min_grade, min_agree, negligible
+        Thresholds of the verdict rules (see :func:`verdict`).
+    alpha
+        Level of the intervals.
+
+    Returns
+    -------
+    RecommendationTable
+        Ranked: by verdict strength, then cost per unit (cheaper first), then the pooled z-statistic.
+
+    Raises
+    ------
+    DataError
+        If required columns are missing or a standard error is not positive.
+
+    Notes
+    -----
+    With one country the pooled estimate is that country's estimate (no heterogeneity can be estimated) and
+    ``works`` is impossible unless ``min_agree`` is 1.
+
+    References
+    ----------
+    What Works Centre for Local Economic Growth (2016). Guide to scoring evidence using the Maryland
+    Scientific Methods Scale.
+    """
+    from ipf_eval.synthesis.meta import meta_analysis
+
+    missing = [c for c in _REQUIRED if c not in evidence.columns]
+    if missing:
+        raise DataError(
+            f"evidence is missing columns {missing!r}; it needs {list(_REQUIRED)!r} "
+            "(one row per country, instrument and outcome)."
+        )
+    bad_se = evidence[~(evidence["std_error"] > 0)]
+    if len(bad_se):
+        raise DataError(
+            f"std_error must be positive; {len(bad_se)} rows are not, e.g. "
+            f"{bad_se[['country', 'instrument', 'outcome']].head(3).to_dict('records')!r}."
+        )
+    directions = dict(directions or {})
+    z = _normal_quantile(1 - alpha / 2)
+    rows = []
+    for (instrument, outcome), grp in evidence.groupby(["instrument", "outcome"], sort=True):
+        direction = int(directions.get(str(outcome), 1))
+        est_i = grp["estimate"].to_numpy(float) * direction
+        se_i = grp["std_error"].to_numpy(float)
+        beneficial = est_i - z * se_i > 0
+        grades = grp["grade"].to_numpy(int)
+        if len(grp) >= 2:
+            pooled = meta_analysis(grp, estimate="estimate", std_error="std_error", label="country",
+                                   method=method, alpha=alpha).to_dict()
+        else:
+            e, s = float(grp["estimate"].iloc[0]), float(grp["std_error"].iloc[0])
+            pooled = {"estimate": e, "std_error": s, "ci_low": e - z * s, "ci_high": e + z * s,
+                      "pi_low": np.nan, "pi_high": np.nan, "i2": np.nan, "tau2": np.nan}
+        v = verdict(
+            ci_low=float(pooled["ci_low"]), ci_high=float(pooled["ci_high"]),
+            estimate=float(pooled["estimate"]), min_grade_found=int(grades.min()),
+            n_agree=int(beneficial.sum()), any_strong_single=bool((beneficial & (grades >= min_grade)).any()),
+            direction=direction, min_grade=min_grade, min_agree=min_agree, negligible=negligible,
+        )
+        notes = []
+        pi_low, pi_high = pooled.get("pi_low"), pooled.get("pi_high")
+        i2 = pooled.get("i2")
+        if i2 is not None and pi_low is not None and pi_high is not None and np.isfinite(i2) \
+                and i2 >= 0.75 and pi_low < 0 < pi_high:
+            notes.append("effects vary across countries")
+        if len(grp) == 1:
+            notes.append("one country only")
+        cost = grp["cost_per_unit"].median() if "cost_per_unit" in grp.columns else np.nan
+        rows.append({
+            "instrument": instrument, "outcome": outcome, "family": outcome_family(str(outcome)),
+            "verdict": v, "wording": _wording(v, str(instrument), str(outcome), notes), "k": len(grp),
+            "estimate": pooled["estimate"], "std_error": pooled["std_error"], "ci_low": pooled["ci_low"],
+            "ci_high": pooled["ci_high"], "pi_low": pi_low, "pi_high": pi_high, "i2": i2,
+            "tau2": pooled.get("tau2"), "min_grade": int(grades.min()), "n_agree": int(beneficial.sum()),
+            "cost_per_unit": cost, "notes": "; ".join(notes),
+        })
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["_strength"] = table["verdict"].map(VERDICTS.index)
+        table["_z"] = -(table["estimate"] / table["std_error"]).abs()
+        table["_cost"] = table["cost_per_unit"].fillna(np.inf)
+        table = table.sort_values(["_strength", "_cost", "_z", "instrument", "outcome"], kind="mergesort")
+        table = table.drop(columns=["_strength", "_z", "_cost"]).reset_index(drop=True)
+        table.insert(0, "rank", np.arange(1, len(table) + 1))
+    spec = Specification(
+        estimator="recommendations",
+        arguments={"method": method, "min_grade": min_grade, "min_agree": min_agree,
+                   "negligible": negligible, "alpha": alpha, "directions": directions},
+        n_obs=len(evidence), n_units=int(evidence["country"].nunique()),
+    )
+    return RecommendationTable(table=table, specification=spec)
+
+
+def _normal_quantile(p: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(p))
