@@ -1,0 +1,13 @@
+"""Shared inference: influence-function variances, the multiplier bootstrap and sup-t uniform bands."""
+
+from ipf_eval.inference.bootstrap import bootstrap_standard_errors, multiplier_draws, sup_t_critical_value
+from ipf_eval.inference.influence import cluster_sums, if_covariance, if_standard_errors
+
+__all__ = [
+    "bootstrap_standard_errors",
+    "cluster_sums",
+    "if_covariance",
+    "if_standard_errors",
+    "multiplier_draws",
+    "sup_t_critical_value",
+]
