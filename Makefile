@@ -7,6 +7,11 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 CONSTRAINTS := constraints.txt
 PARAMS ?= params/batch.yaml
+# One BLAS thread per process: the batch runs notebooks in parallel on 2 cores, and a fixed thread count
+# keeps floating-point summation order, hence the evidence files, identical from run to run.
+export OPENBLAS_NUM_THREADS := 1
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
 
 .PHONY: help reports test lint typecheck unit nbval setup setup-test browser refresh-notebooks benchmark clean constraints
 
@@ -14,6 +19,7 @@ help:
 	@echo "make reports   - set up .venv and render every report from the embedded default data"
 	@echo "make test      - set up .venv with the test extras and run lint, type checks and every test"
 	@echo "make refresh-notebooks - re-run the committed notebooks so their outputs are current"
+	@echo "make nbval     - check the committed notebooks' outputs as a reviewer does"
 	@echo "make benchmark - time the estimators against their peers (installs peers into .venv-bench)"
 
 $(BIN)/python:
@@ -35,15 +41,32 @@ reports: $(VENV)/.installed
 	$(BIN)/ipf-eval render --params $(PARAMS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check ipf_eval tests benchmarks
+	$(BIN)/ruff check ipf_eval tests benchmarks notebooks/build_notebooks.py
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed-test
+unit: $(VENV)/.installed-test browser
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# The committed notebooks, checked as reviewers do (strict: every text output must match).
+nbval: $(VENV)/.installed-test
+	$(BIN)/pytest --nbval notebooks/ --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+
+test: lint typecheck unit nbval
+
+# Debian's chromium for the browser test of the rendered reports; where it cannot be installed the test
+# says so and skips (under CI=true it fails instead).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "chromium could not be installed: the browser test will skip"; \
+	    else echo "no chromium and no root apt-get: the browser test will skip"; fi; }
+
+# Re-run the committed notebooks (and the batch whose evidence they read) so their outputs are current.
+refresh-notebooks: $(VENV)/.installed
+	$(BIN)/ipf-eval refresh-notebooks
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/did_benchmark.py

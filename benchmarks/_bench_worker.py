@@ -1,8 +1,9 @@
 """Run one timed estimation in a fresh process and print one JSON line (called by did_benchmark.py).
 
-Only the estimation is timed: the data are loaded and every tool is imported and warmed up on a 500-firm
-slice first (so just-in-time compilation and import time are not counted against anyone); peak memory is the process's high-water mark
-(``ru_maxrss``) after the fit, and ``extra_mib`` what the fit added on top of the loaded data.
+Only the estimation is timed: the data are loaded and every tool is imported and warmed up on a
+500-firm slice first (so just-in-time compilation and import time are not counted against anyone).
+Peak memory is the process's high-water mark (``ru_maxrss``) after the fit, and ``extra_mib`` what the
+fit added on top of the loaded data.
 """
 
 from __future__ import annotations

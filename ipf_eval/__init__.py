@@ -3,7 +3,7 @@
 Functions over a tidy DataFrame and column names; frozen results with ``summary()``, ``to_frame()``,
 ``plot(ax=)`` and ``to_dict()``.  The layers: :mod:`ipf_eval.data` (contract, readers, simulator),
 the methods (:mod:`ipf_eval.did`, :mod:`ipf_eval.weighting`, :mod:`ipf_eval.experiments`,
-:mod:`ipf_eval.rdd`, :mod:`ipf_eval.inference`), the evidence layer (:mod:`ipf_eval.evidence`,
+:mod:`ipf_eval.discontinuity`, :mod:`ipf_eval.inference`), the evidence layer (:mod:`ipf_eval.evidence`,
 :mod:`ipf_eval.disclosure`), :mod:`ipf_eval.synthesis` and :mod:`ipf_eval.pipeline`.
 """
 
@@ -11,6 +11,7 @@ from ipf_eval._version import __version__
 from ipf_eval.data import michigan_training_grants, read_panel, simulate_firms, validate_panel
 from ipf_eval.did import aggregate, att_gt, bacon_decomposition, did_2x2, event_study, twfe
 from ipf_eval.disclosure import check_result, check_table, get_profile, protect_table
+from ipf_eval.discontinuity import density_test, rdd
 from ipf_eval.errors import (
     DataError,
     DataWarning,
@@ -35,7 +36,6 @@ from ipf_eval.evidence import (
     take_up,
 )
 from ipf_eval.experiments import power, rct
-from ipf_eval.rdd import density_test, rdd
 from ipf_eval.synthesis import meta_analysis, meta_regression, recommendations, transferability
 from ipf_eval.weighting import aipw, balance, conditional_did, ipw, match, overlap
 

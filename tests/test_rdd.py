@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ipf_eval.discontinuity import density_test, rdd
 from ipf_eval.errors import DataError, DataWarning, EstimationError, EstimationWarning, SpecificationError
-from ipf_eval.rdd import density_test, rdd
 
 matplotlib.use("Agg")
 rdrobust_pkg = pytest.importorskip("rdrobust")
@@ -159,7 +159,7 @@ def test_rdrobust_messages_become_warnings():
 
 
 def test_density_failure_is_a_warning(monkeypatch):
-    import ipf_eval.rdd.density as dens
+    import ipf_eval.discontinuity.density as dens
 
     def boom(**_: object) -> None:
         raise Exception("too few unique values")

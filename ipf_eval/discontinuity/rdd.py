@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ipf_eval._cross_section import as_binary, check_alpha
+from ipf_eval.discontinuity.density import DensityResult, run_density_test
 from ipf_eval.errors import DataError, DataWarning, EstimationError, EstimationWarning, SpecificationError
-from ipf_eval.rdd.density import DensityResult, run_density_test
 from ipf_eval.results import DropRecord, ResultMixin, Specification, Summary, json_safe, tidy_frame
 
 __all__ = ["RDDResult", "centred_score", "rdd"]

@@ -218,7 +218,7 @@ def density_test(
     ----------
     Cattaneo, Jansson & Ma (2020); McCrary (2008).
     """
-    from ipf_eval.rdd.rdd import centred_score
+    from ipf_eval.discontinuity.rdd import centred_score
 
     x, _, dropped = centred_score(
         data, scorename=scorename, cutoff=cutoff, call=call, extra=(), func="density_test"

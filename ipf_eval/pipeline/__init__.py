@@ -1,0 +1,35 @@
+"""Layer 5: parameter files, the batch plan and runner, rendering and the ``ipf-eval`` command line."""
+
+from ipf_eval.pipeline.params import (
+    BatchParams,
+    CountryParams,
+    InstrumentParams,
+    check_notebook_parameters,
+    load_batch_file,
+    load_country_file,
+    load_instrument_file,
+)
+from ipf_eval.pipeline.plan import Plan, Run, build_plan
+from ipf_eval.pipeline.records import evidence_frame, read_evidence, write_evidence
+from ipf_eval.pipeline.render import notebook_to_html
+from ipf_eval.pipeline.runner import BatchReport, RunOutcome, run_batch
+
+__all__ = [
+    "BatchParams",
+    "BatchReport",
+    "CountryParams",
+    "InstrumentParams",
+    "Plan",
+    "Run",
+    "RunOutcome",
+    "build_plan",
+    "check_notebook_parameters",
+    "evidence_frame",
+    "load_batch_file",
+    "load_country_file",
+    "load_instrument_file",
+    "notebook_to_html",
+    "read_evidence",
+    "run_batch",
+    "write_evidence",
+]

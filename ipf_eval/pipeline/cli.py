@@ -1,0 +1,165 @@
+"""Command line: ``ipf-eval render``, ``ipf-eval check`` and ``ipf-eval refresh-notebooks``.
+
+Exit codes: 0 success; 1 some runs failed (listed in the summary and in ``reports/index.html``);
+2 invalid parameters; 3 the pipeline could not run (unwritable output folder, unreachable scheduler);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ipf_eval.errors import ParameterError, PipelineError
+
+__all__ = ["main", "refresh_notebooks"]
+
+NOTEBOOKS = ("getting_started", "instrument_evaluation", "country_report", "synthesis",
+             "michigan_training_grants")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ipf-eval",
+                                     description="Evaluate SME support instruments in batch.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    render = sub.add_parser("render", help="run the notebooks of a batch and render the HTML reports")
+    render.add_argument("--params", default="params/batch.yaml",
+                        help="batch file (default params/batch.yaml)")
+    render.add_argument("--only", default=None, metavar="COUNTRY[/INSTRUMENT]",
+                        help="run one country (with its country report) or one instrument of it")
+    render.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default from batch file; 0 = in process)")
+    render.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="Dask distributed scheduler address, e.g. tcp://10.0.0.5:8786")
+    render.add_argument("--resume", action="store_true", help="skip runs whose inputs have not changed")
+    render.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    render.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    check = sub.add_parser("check", help="validate the parameter files and list the planned runs")
+    check.add_argument("--params", default="params/batch.yaml")
+    refresh = sub.add_parser("refresh-notebooks",
+                             help="regenerate notebooks/*.ipynb from build_notebooks.py and re-execute them")
+    refresh.add_argument("--params", default="params/batch.yaml")
+    refresh.add_argument("--skip-batch", action="store_true",
+                         help="reuse the evidence of the last batch run instead of rendering the batch first")
+    refresh.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
+    return parser
+
+
+def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: int = 1800) -> int:
+    """Regenerate the committed notebooks and their outputs from one clean run with default parameters.
+
+    Steps: write the ``.ipynb`` files from ``notebooks/build_notebooks.py``; run the batch (unless
+    ``skip_batch``) so that ``notebooks/evidence/`` holds the default evidence the country report and the
+    synthesis read; execute every notebook top to bottom in place (nbclient, kernel ``python3``).
+
+    Returns
+    -------
+    int
+        Exit code (0 on success).
+
+    Raises
+    ------
+    PipelineError
+        If the generator script is missing or a notebook fails.
+    """
+    import runpy
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from ipf_eval.pipeline.plan import build_plan
+    from ipf_eval.pipeline.runner import run_batch
+
+    plan = build_plan(batch_file)
+    nb_dir = plan.notebooks_dir
+    script = nb_dir / "build_notebooks.py"
+    if not script.is_file():
+        raise PipelineError(f"{str(script)!r} not found; run from the project root")
+    runpy.run_path(str(script), run_name="build_notebooks")["main"](None)
+    if not skip_batch:
+        report = run_batch(plan, progress=True)
+        print(report.summary_table())
+        if report.exit_code:
+            return report.exit_code
+    evidence = nb_dir / "evidence"
+    evidence.mkdir(exist_ok=True)
+    for old in evidence.glob("*.json"):
+        old.unlink()
+    for src in sorted(plan.evidence_dir.glob("*.json")):
+        shutil.copy2(src, evidence / src.name)
+    for name in NOTEBOOKS:
+        path = nb_dir / f"{name}.ipynb"
+        start = time.perf_counter()
+        nb = nbformat.read(str(path), as_version=4)
+        try:
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(nb_dir)}}).execute()
+        except CellExecutionError as exc:
+            raise PipelineError(f"{path.name} failed with its default parameters; it was not rewritten: "
+                                f"{str(exc).strip().splitlines()[-1]}") from exc
+        nbformat.write(nb, str(path))
+        print(f"executed {path.name} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (batch schedulers, systemd) stops a batch as cleanly as Ctrl-C
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ipf-eval`` console script; returns the exit code.
+
+    SIGTERM is handled like Ctrl-C: workers and kernels are stopped, temporary files removed, published
+    reports left as they were, and the exit code is 130.
+    """
+    args = _parser().parse_args(argv)
+    if threading.current_thread() is not threading.main_thread():
+        return _main(args)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from ipf_eval.pipeline.plan import build_plan
+    from ipf_eval.pipeline.runner import run_batch
+
+    try:
+        if args.command == "check":
+            plan = build_plan(args.params)
+            for run in plan.runs:
+                print(f"{run.run_id:<40} {run.kind:<11} {run.notebook.name}")
+            print(f"{len(plan.runs)} runs; output folder {plan.output_dir}")
+            return 0
+        if args.command == "refresh-notebooks":
+            return refresh_notebooks(Path(args.params), skip_batch=args.skip_batch, timeout=args.timeout)
+        plan = build_plan(args.params, only=args.only)
+        if args.workers is not None and args.workers < 0:
+            raise ParameterError(f"--workers {args.workers!r} must be 0 (in process) or more")
+        report = run_batch(plan, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                           timeout=args.timeout, progress=not args.no_progress)
+    except ParameterError as exc:
+        print(f"ipf-eval: invalid parameters: {exc}", file=sys.stderr)
+        return 2
+    except PipelineError as exc:
+        print(f"ipf-eval: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("ipf-eval: interrupted; published reports are those of the last complete runs", file=sys.stderr)
+        return 130
+    print(report.summary_table())
+    print(f"reports in {plan.output_dir / 'index.html'}")
+    return report.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,498 @@
+"""The batch runner: papermill in a process pool or on Dask, retries, timeouts, atomic outputs, resume.
+
+Stages run in order (instrument evaluations, then country reports, then the synthesis and case studies);
+runs within a stage run in parallel.  Each run executes its notebook into a temporary file, renders it to
+HTML without code and only then moves the report, the evidence JSON and the executed notebook into place
+(:func:`os.replace`).  A failing run does not stop the others: its executed notebook is kept as
+``*.failed.ipynb`` next to the good ones, the previous good report is left untouched, and the index pages
+list the error.  The manifest ``_runs/manifest.json`` records, per run, a hash of everything it depends on
+(parameter values, notebook bytes, input data bytes, library source, consumed evidence) so that
+``resume=True`` skips runs whose inputs have not changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import as_completed as _as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import ipf_eval
+from ipf_eval.errors import PipelineError
+from ipf_eval.pipeline._io import (
+    atomic_write_json,
+    atomic_write_text,
+    ensure_writable_dir,
+    file_sha256,
+    remove_stale_temporaries,
+    stable_hash,
+)
+from ipf_eval.pipeline.plan import Plan, Run
+from ipf_eval.pipeline.render import (
+    notebook_to_html,
+    write_country_index,
+    write_evidence_csv,
+    write_forum_index,
+)
+
+__all__ = ["BatchReport", "RunOutcome", "execute_run", "run_batch", "write_indexes"]
+
+Status = Literal["ok", "failed", "skipped"]
+KERNEL = "python3"
+_DASK_CONNECT_TIMEOUT = "20s"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What happened to one run."""
+
+    run_id: str
+    status: Status
+    error: str = ""
+    seconds: float = 0.0
+    attempts: int = 0
+    notebook: str = ""
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """Outcome of a batch: one :class:`RunOutcome` per selected run, total wall time."""
+
+    outcomes: tuple[RunOutcome, ...]
+    seconds: float
+
+    @property
+    def failed(self) -> tuple[RunOutcome, ...]:
+        """Runs that failed."""
+        return tuple(o for o in self.outcomes if o.status == "failed")
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every run succeeded or was skipped, 1 otherwise."""
+        return 1 if self.failed else 0
+
+    def summary_table(self) -> str:
+        """Plain-text table: run, status, seconds, first line of the error."""
+        width = max([len("run"), *(len(o.run_id) for o in self.outcomes)])
+        lines = [f"{'run':<{width}}  {'status':<7}  {'seconds':>7}  error", "-" * (width + 30)]
+        for o in self.outcomes:
+            err = o.error.splitlines()[0][:100] if o.error else ""
+            lines.append(f"{o.run_id:<{width}}  {o.status:<7}  {o.seconds:7.1f}  {err}")
+        counts = {s: sum(1 for o in self.outcomes if o.status == s) for s in ("ok", "failed", "skipped")}
+        lines.append(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped "
+                     f"in {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One run (executed in a worker process)
+# ---------------------------------------------------------------------------------------------------------
+def _papermill_execute(notebook: str, output: str, parameters: dict[str, Any], timeout: int,
+                       cwd: str) -> None:
+    import papermill
+
+    papermill.execute_notebook(notebook, output, parameters=parameters, kernel_name=KERNEL,
+                               progress_bar=False, log_output=False, execution_timeout=timeout,
+                               start_timeout=60, cwd=cwd)
+
+
+def _is_kernel_start_error(exc: BaseException) -> bool:
+    """Whether ``exc`` looks like a kernel that failed to start (worth one retry), not a notebook error."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, (PapermillExecutionError, DeadKernelError, CellTimeoutError)):
+        return False
+    return isinstance(exc, (RuntimeError, TimeoutError)) and "kernel" in str(exc).lower()
+
+
+def _describe(exc: BaseException) -> str:
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        return f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
+    if isinstance(exc, DeadKernelError):
+        return f"kernel died during execution (DeadKernelError: {exc})"
+    if isinstance(exc, CellTimeoutError):
+        return f"a cell exceeded the execution timeout (CellTimeoutError: {str(exc).splitlines()[0]})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _disclosure_findings(page: str, profile: Any) -> str:
+    """Scan a rendered report for small counts under the run's disclosure profile; return the error or ''."""
+    if not profile:
+        return ""
+    from ipf_eval.disclosure import scan_html
+
+    report = scan_html(page, profile=str(profile))
+    if report.clean:
+        return ""
+    found = ", ".join(f"{token!r} ({kind})" for kind, token, _ in report.findings[:5])
+    return (f"disclosure scan of the rendered report found {found} under profile {profile!r}; the report "
+            f"was not published: protect the table or text that shows it (ipf_eval.disclosure)")
+
+
+def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Execute one notebook, render it and publish its outputs atomically.
+
+    Runs in a worker process; takes and returns plain values so it pickles for a process pool or Dask.
+
+    Parameters
+    ----------
+    task
+        ``run_id``, ``notebook``, ``parameters``, ``executed``, ``failed``, ``html``, ``evidence`` (or
+        ``None``), ``title``, ``timeout``, ``cwd``.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``status`` (``"ok"`` or ``"failed"``), ``error``, ``seconds``, ``attempts``,
+        ``notebook`` (the executed or failed notebook).
+    """
+    start = time.perf_counter()
+    executed, failed, html_path = Path(task["executed"]), Path(task["failed"]), Path(task["html"])
+    evidence = Path(task["evidence"]) if task.get("evidence") else None
+    params = dict(task["parameters"])
+    error = ""
+    attempts = 0
+    with contextlib.ExitStack() as stack:
+        tmp_nb = stack.enter_context(_temporary(executed))
+        tmp_ev = stack.enter_context(_temporary(evidence)) if evidence is not None else None
+        if tmp_ev is not None:
+            params["evidence_path"] = str(tmp_ev)
+        while True:
+            attempts += 1
+            try:
+                _papermill_execute(str(task["notebook"]), str(tmp_nb), params, int(task["timeout"]),
+                                   str(task["cwd"]))
+                break
+            except Exception as exc:
+                if attempts == 1 and _is_kernel_start_error(exc):
+                    continue
+                error = _describe(exc)
+                break
+        if not error and tmp_ev is not None and not tmp_ev.is_file():
+            error = ("the notebook finished without writing its evidence file (parameter 'evidence_path'); "
+                     "check that its last cells call ipf_eval.pipeline.write_evidence")
+        if not error:
+            try:
+                page = notebook_to_html(tmp_nb, title=str(task["title"]))
+                error = _disclosure_findings(page, params.get("disclosure_profile"))
+            except Exception as exc:
+                error = f"rendering failed: {type(exc).__name__}: {exc}"
+        if not error:
+            try:
+                atomic_write_text(html_path, page)
+                if tmp_ev is not None and evidence is not None:
+                    os.replace(tmp_ev, evidence)
+                os.replace(tmp_nb, executed)
+                with contextlib.suppress(FileNotFoundError):
+                    failed.unlink()
+            except Exception as exc:
+                error = f"rendering or publishing failed: {type(exc).__name__}: {exc}"
+        if error and tmp_nb.is_file():
+            with contextlib.suppress(OSError):
+                os.replace(tmp_nb, failed)
+    return {"run_id": task["run_id"], "status": "failed" if error else "ok", "error": error,
+            "seconds": time.perf_counter() - start, "attempts": attempts,
+            "notebook": str(failed if error else executed)}
+
+
+@contextlib.contextmanager
+def _temporary(target: Path) -> Iterator[Path]:
+    """Yield a temporary file name next to ``target``, deleted on exit if it still exists."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".ipf-eval-tmp-{target.name}.{os.getpid()}.{time.monotonic_ns()}{target.suffix}"
+    try:
+        yield tmp
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Executors
+# ---------------------------------------------------------------------------------------------------------
+class _Executor:
+    """Submit runs and iterate over them as they complete: serial, process pool or Dask."""
+
+    def __init__(self, workers: int, scheduler: str | None) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._client: Any = None
+        if scheduler is not None:
+            try:
+                from distributed import Client
+            except ImportError as exc:  # pragma: no cover - dask is installed in the project venv
+                raise PipelineError("--scheduler needs the 'distributed' package; pip install dask "
+                                    "distributed") from exc
+            try:
+                self._client = Client(scheduler, timeout=_DASK_CONNECT_TIMEOUT)
+            except OSError as exc:
+                raise PipelineError(f"cannot connect to the Dask scheduler {scheduler!r} ({exc}); check the "
+                                    f"address (tcp://host:8786) and that the scheduler is running") from exc
+        elif workers > 0:
+            import multiprocessing
+            import threading
+
+            import papermill  # noqa: F401 - imported once here, inherited by forked workers
+
+            # fork is cheap (workers inherit the imports) and safe while this process has a single thread
+            method = "fork" if os.name == "posix" and threading.active_count() == 1 else "spawn"
+            ctx = multiprocessing.get_context(method)
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+    def map_completed(self, fn: Callable[[Mapping[str, Any]], dict[str, Any]],
+                      tasks: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+        if self._client is not None:
+            from distributed import as_completed as dask_completed
+
+            futures = [self._client.submit(fn, t, pure=False, key=f"ipf-eval-{t['run_id']}-{time.time_ns()}")
+                       for t in tasks]
+            for fut in dask_completed(futures):
+                yield _result_or_failure(fut, tasks, futures)
+        elif self._pool is not None:
+            pool_futures = [self._pool.submit(fn, t) for t in tasks]
+            for fut in _as_completed(pool_futures):
+                yield _result_or_failure(fut, tasks, pool_futures)
+        else:
+            for t in tasks:
+                yield fn(t)
+
+    def abort(self) -> None:
+        """Cancel pending work and stop worker processes and their kernels."""
+        if self._pool is not None:
+            procs = list(getattr(self._pool, "_processes", {}).values())
+            _kill_trees([p.pid for p in procs if p.pid is not None])
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self._client is not None:
+            self._client.close()
+
+
+def _result_or_failure(fut: Any, tasks: list[dict[str, Any]], futures: list[Any]) -> dict[str, Any]:
+    task = tasks[futures.index(fut)]
+    try:
+        result: dict[str, Any] = fut.result()
+        return result
+    except Exception as exc:  # a worker process died (BrokenProcessPool) or Dask lost the task
+        return {"run_id": task["run_id"], "status": "failed", "seconds": 0.0, "attempts": 1,
+                "error": f"worker failed: {type(exc).__name__}: {exc}", "notebook": ""}
+
+
+def _kill_trees(pids: list[int]) -> None:
+    import psutil
+
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            for child in proc.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
+            proc.kill()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Manifest and resume
+# ---------------------------------------------------------------------------------------------------------
+def _library_fingerprint() -> str:
+    """Version plus a hash of the installed ipf_eval sources (an editable install changes without a bump)."""
+    root = Path(ipf_eval.__file__).parent
+    digest = stable_hash({str(p.relative_to(root)): file_sha256(p) for p in sorted(root.rglob("*.py"))})
+    return f"{ipf_eval.__version__}+{digest[:16]}"
+
+
+def _input_key(run: Run, plan: Plan, library: str) -> str:
+    consumed: dict[str, str] = {}
+    if run.kind in ("country", "synthesis") and plan.evidence_dir.is_dir():
+        prefix = f"{run.country}__" if run.kind == "country" else ""
+        consumed = {p.name: file_sha256(p) for p in sorted(plan.evidence_dir.glob(f"{prefix}*.json"))}
+    return stable_hash({
+        "parameters": dict(run.parameters), "notebook": file_sha256(run.notebook), "library": library,
+        "data": {str(p): file_sha256(p) if p.is_file() else "missing" for p in run.data_files},
+        "evidence": consumed,
+    })
+
+
+def _load_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    runs = data.get("runs") if isinstance(data, dict) else None
+    return dict(runs) if isinstance(runs, dict) else {}
+
+
+def _up_to_date(run: Run, entry: Mapping[str, Any] | None, key: str) -> bool:
+    return (entry is not None and entry.get("status") == "ok" and entry.get("key") == key
+            and run.html.is_file() and (run.evidence is None or run.evidence.is_file()))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The batch
+# ---------------------------------------------------------------------------------------------------------
+def _task(run: Run, plan: Plan, timeout: int) -> dict[str, Any]:
+    return {"run_id": run.run_id, "notebook": str(run.notebook), "parameters": dict(run.parameters),
+            "executed": str(run.executed), "failed": str(run.failed), "html": str(run.html),
+            "evidence": str(run.evidence) if run.evidence else None, "title": run.title,
+            "timeout": timeout, "cwd": str(plan.notebooks_dir)}
+
+
+def _on_complete(outcome: RunOutcome) -> None:
+    """Run in the main process after each run completes (tests inject interrupts here)."""
+
+
+def run_batch(plan: Plan, *, workers: int | None = None, scheduler: str | None = None, resume: bool = False,
+              timeout: int | None = None, progress: bool = True) -> BatchReport:
+    """Run the selected runs of a plan stage by stage and write the index pages and ``evidence.csv``.
+
+    Parameters
+    ----------
+    plan
+        From :func:`ipf_eval.pipeline.build_plan`.
+    workers
+        Worker processes (default: the batch file's ``workers``); 0 runs everything in this process.
+    scheduler
+        Address of a Dask distributed scheduler; runs are submitted there instead of a local pool.
+    resume
+        Skip runs whose recorded input hash matches and whose outputs exist.
+    timeout
+        Per-cell execution timeout in seconds (default: the batch file's ``timeout``).
+    progress
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    BatchReport
+        One outcome per selected run; ``exit_code`` is 1 when any run failed.
+
+    Raises
+    ------
+    PipelineError
+        If the output folder cannot be written, another batch is writing to it, or the Dask scheduler cannot
+        be reached.
+    KeyboardInterrupt
+        Re-raised after workers and kernels are stopped and temporary files removed; published files
+        are left as they were before the interrupted run.
+    """
+    start = time.perf_counter()
+    n_workers = plan.batch.workers if workers is None else workers
+    limit = plan.batch.timeout if timeout is None else timeout
+    for folder, what in ((plan.output_dir, "output folder"), (plan.work_dir, "work folder"),
+                         (plan.evidence_dir, "evidence folder")):
+        ensure_writable_dir(folder, what=what)
+    with _batch_lock(plan.work_dir / "batch.lock"):
+        return _run_locked(plan, n_workers=n_workers, scheduler=scheduler, resume=resume, limit=limit,
+                           progress=progress, start=start)
+
+
+@contextlib.contextmanager
+def _batch_lock(path: Path) -> Iterator[None]:
+    """Hold ``path`` (holding this process id) while a batch writes into the output folder."""
+    import psutil
+
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            pid = int(path.read_text().strip() or "0")
+        except (OSError, ValueError):
+            pid = 0
+        if pid and pid != os.getpid() and psutil.pid_exists(pid):
+            raise PipelineError(f"another batch (process {pid}) is writing to {str(path.parent)!r}; wait "
+                                f"for it to finish, or delete {str(path)!r} if that process is not "
+                                f"ipf-eval") from None
+        path.unlink(missing_ok=True)  # left by a batch that was killed
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(str(os.getpid()))
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bool, limit: int,
+                progress: bool, start: float) -> BatchReport:
+    from tqdm.auto import tqdm
+
+    remove_stale_temporaries(plan.output_dir)
+    manifest_path = plan.work_dir / "manifest.json"
+    manifest = _load_manifest(manifest_path)
+    library = _library_fingerprint()
+    outcomes: list[RunOutcome] = []
+    selected = [r for s in (0, 1, 2) for r in plan.stage(s)]
+    executor = _Executor(n_workers, scheduler)
+    bar = tqdm(total=len(selected), disable=not progress, unit="notebook", desc="ipf-eval render")
+    try:
+        for stage in (0, 1, 2):
+            tasks, keys = [], {}
+            for run in plan.stage(stage):
+                keys[run.run_id] = _input_key(run, plan, library)
+                if resume and _up_to_date(run, manifest.get(run.run_id), keys[run.run_id]):
+                    outcomes.append(RunOutcome(run.run_id, "skipped", notebook=str(run.executed)))
+                    bar.update(1)
+                    continue
+                tasks.append(_task(run, plan, limit))
+            for result in executor.map_completed(execute_run, tasks):
+                outcome = RunOutcome(**result)
+                outcomes.append(outcome)
+                manifest[outcome.run_id] = {
+                    "key": keys[outcome.run_id], "status": outcome.status, "error": outcome.error,
+                    "seconds": round(outcome.seconds, 3), "attempts": outcome.attempts,
+                    "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                }
+                atomic_write_json(manifest_path, {"version": 1, "library": library, "runs": manifest})
+                bar.update(1)
+                bar.set_postfix_str(f"{outcome.run_id}: {outcome.status}")
+                _on_complete(outcome)
+        executor.close()
+    except BaseException:
+        executor.abort()
+        remove_stale_temporaries(plan.output_dir)
+        raise
+    finally:
+        bar.close()
+    write_evidence_csv(plan.evidence_dir, plan.output_dir / "evidence.csv")
+    write_indexes(plan, manifest)
+    order = {r.run_id: i for i, r in enumerate(selected)}
+    outcomes.sort(key=lambda o: order[o.run_id])
+    return BatchReport(outcomes=tuple(outcomes), seconds=time.perf_counter() - start)
+
+
+def write_indexes(plan: Plan, manifest: Mapping[str, Any]) -> None:
+    """Write ``reports/index.html`` and every ``reports/<CC>/index.html`` from the manifest."""
+    def row(run: Run, label: str) -> dict[str, Any]:
+        return {"run_id": run.run_id, "label": label, "html": run.html, "failed": run.failed,
+                "entry": manifest.get(run.run_id)}
+
+    countries = []
+    for code, country in plan.countries.items():
+        runs = [r for r in plan.runs if r.country == code]
+        rows = [row(r, "Country report" if r.kind == "country" else
+                    plan.instruments[str(r.instrument)].label) for r in runs]
+        index = plan.output_dir / code / "index.html"
+        write_country_index(target=index, country=code, country_name=country.name, agency=country.agency,
+                            rows=rows)
+        countries.append((code, country.name, index))
+    all_rows = [row(r, r.title) for r in plan.runs]
+    write_forum_index(target=plan.output_dir / "index.html", rows=all_rows, countries=countries,
+                      evidence_csv=plan.output_dir / "evidence.csv")
+
