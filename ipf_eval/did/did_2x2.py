@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from ipf_eval.did._did_inputs import PanelInput, check_alpha, check_name, check_names, prepare_panel
 from ipf_eval.did._fe_regression import t_inference, tidy_table
@@ -271,6 +270,8 @@ def did_2x2(
             f"did_2x2(): only {n_clusters} clusters (by {cluster_col!r}); cluster-robust standard errors are "
             "unreliable with so few", EstimationWarning, stacklevel=2,
         )
+    import statsmodels.api as sm  # imported here: it costs about a second at package import
+
     ols = sm.OLS(y, design).fit(cov_type="cluster", cov_kwds={"groups": clus_codes}, use_t=True)
     params = np.asarray(ols.params)
     vcov = np.asarray(ols.cov_params())
