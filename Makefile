@@ -70,6 +70,7 @@ refresh-notebooks: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/did_benchmark.py
+	$(BIN)/python benchmarks/pipeline_benchmark.py --params $(PARAMS)
 
 # Regenerate the lock of versions tested together (run after changing dependencies, then commit it).
 constraints: $(VENV)/.installed-test
