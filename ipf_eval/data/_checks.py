@@ -141,6 +141,8 @@ def numeric_values(s: pd.Series, *, column: str, role: str, ids: pd.Series, allo
 
 def integer_codes(s: pd.Series, *, column: str, role: str, ids: pd.Series) -> None:
     """Raise a DataError when a numeric column holds non-integer values (2004.5, inf); 2004.0 passes."""
+    if _plain_numeric(s) is not None and s.dtype.kind in "iu":
+        return  # integer dtype: integer codes by construction
     values = s.to_numpy(dtype="float64", na_value=np.nan)
     finite = np.isfinite(values)
     frac = ~finite & ~np.isnan(values)  # +-inf
@@ -154,17 +156,64 @@ def integer_codes(s: pd.Series, *, column: str, role: str, ids: pd.Series) -> No
         )
 
 
+def _plain_numeric(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray | None:
+    """Return the values as a numpy array if their dtype is plain (non-extension) numeric, else ``None``."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+        return np.asarray(values)
+    return None
+
+
+def fast_unique(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Sorted distinct values (as ``np.unique``); integer codes of a small range are counted, not sorted."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu" and arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if hi - lo < max(1 << 16, arr.size // 4):
+            if lo >= 0 and hi < max(1 << 16, arr.size // 4) and arr.dtype == np.intp:
+                present = np.bincount(arr, minlength=hi + 1)[lo:] > 0  # no shifted copy
+            else:
+                present = np.bincount((arr - lo).astype(np.intp, copy=False), minlength=hi - lo + 1) > 0
+            return (np.flatnonzero(present) + lo).astype(arr.dtype)
+    return np.unique(arr)
+
+
 def firm_positions(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """For rows sorted by firm: a boolean 'first row of its firm' and each row's firm number (0, 1, ...)."""
-    codes = pd.factorize(ids)[0]
-    starts = np.ones(len(codes), dtype=bool)
-    starts[1:] = codes[1:] != codes[:-1]
+    arr = _plain_numeric(ids)
+    if arr is not None and arr.dtype.kind in "iu":  # sorted integer ids: compare neighbours, no hashing
+        starts = np.ones(arr.size, dtype=bool)
+        np.not_equal(arr[1:], arr[:-1], out=starts[1:])
+    else:
+        codes = pd.factorize(ids)[0]
+        starts = np.ones(len(codes), dtype=bool)
+        starts[1:] = codes[1:] != codes[:-1]
     return starts, np.cumsum(starts) - 1
 
 
-def varies_within_firm(values: pd.Series, starts: np.ndarray, firm_no: np.ndarray) -> np.ndarray:
+def firm_starts(ids: pd.Series) -> np.ndarray:
+    """For rows sorted by firm: a boolean 'first row of its firm' (see :func:`firm_positions`)."""
+    arr = _plain_numeric(ids)
+    if arr is not None and arr.dtype.kind in "iu":
+        starts = np.ones(arr.size, dtype=bool)
+        np.not_equal(arr[1:], arr[:-1], out=starts[1:])
+        return starts
+    return firm_positions(ids)[0]
+
+
+def varies_within_firm(values: pd.Series, starts: np.ndarray, firm_no: np.ndarray | None) -> np.ndarray:
     """Per row: does the value differ from the firm's first (baseline) row?  Rows sorted by firm."""
+    plain = _plain_numeric(values)
+    if plain is not None and plain.size > 1:
+        # a firm varies iff two neighbouring rows of it differ: a cheap test before the per-row answer
+        same = plain[1:] == plain[:-1]
+        if plain.dtype.kind == "f":
+            same |= np.isnan(plain[1:]) & np.isnan(plain[:-1])
+        if bool(np.all(same | starts[1:])):
+            return np.zeros(plain.size, dtype=bool)
     arr = values.to_numpy()
+    if firm_no is None:
+        firm_no = np.cumsum(starts) - 1
     first = arr[starts][firm_no]
     differs = np.asarray(first != arr, dtype=bool)
     both_missing = np.asarray(pd.isna(first), dtype=bool) & np.asarray(pd.isna(arr), dtype=bool)
@@ -234,6 +283,11 @@ def coerce_types(df: pd.DataFrame, r: Roles) -> pd.DataFrame:
     df[r.tname] = numeric_values(df[r.tname], column=r.tname, role="period", ids=ids, allow_bool=False)
     integer_codes(df[r.tname], column=r.tname, role="period", ids=ids)
     g = numeric_values(df[r.gname], column=r.gname, role="support timing", ids=ids, allow_bool=False)
+    if _plain_numeric(g) is not None and g.dtype.kind in "iu":
+        neg = (g < 0).to_numpy()
+        if not neg.any():  # integer codes, no missing values: nothing to recode
+            df[r.gname] = g.astype("int64")
+            return _coerce_rest(df, r, ids)
     g = g.astype("float64")
     neg = (g < 0).to_numpy()
     if neg.any():
@@ -243,6 +297,11 @@ def coerce_types(df: pd.DataFrame, r: Roles) -> pd.DataFrame:
     g = g.mask(g == np.inf, 0.0).fillna(0.0)  # missing or +inf: never supported (documented)
     integer_codes(g, column=r.gname, role="support timing", ids=ids)
     df[r.gname] = g
+    return _coerce_rest(df, r, ids)
+
+
+def _coerce_rest(df: pd.DataFrame, r: Roles, ids: pd.Series) -> pd.DataFrame:
+    """Cast outcomes, weights and nullable covariates (the second half of :func:`coerce_types`)."""
     for y in r.ynames:
         df[y] = numeric_values(df[y], column=y, role="outcome", ids=ids, allow_bool=True).astype("float64")
     for w in r.weights:
@@ -268,6 +327,8 @@ def drop_incomplete(df: pd.DataFrame, r: Roles, log: Log) -> pd.DataFrame:
     bad = np.zeros(len(df), dtype=bool)
     for col in dict.fromkeys([r.idname, r.tname, *finite_checked, *r.clustervars]):
         s = df[col]
+        if _plain_numeric(s) is not None and s.dtype.kind in "iu":
+            continue  # plain integers cannot be missing
         miss = s.isna().to_numpy()
         if col in finite_checked and pd.api.types.is_float_dtype(s.dtype):
             miss = miss | ~np.isfinite(s.to_numpy(dtype="float64", na_value=np.nan))
@@ -285,8 +346,9 @@ def drop_incomplete(df: pd.DataFrame, r: Roles, log: Log) -> pd.DataFrame:
         df = df.loc[~bad].reset_index(drop=True)
         if len(df) == 0:
             raise DataError(f"no rows left after dropping rows with {reason}; check the columns named above.")
-    df[r.tname] = df[r.tname].astype("int64")
-    df[r.gname] = df[r.gname].astype("int64")
+    for col in (r.tname, r.gname):
+        if df[col].dtype != np.dtype("int64"):
+            df[col] = df[col].astype("int64")
     if pd.api.types.is_float_dtype(df[r.idname].dtype):
         id_values = df[r.idname].to_numpy(dtype="float64")
         if (np.isfinite(id_values) & (id_values == np.round(id_values))).all():
@@ -302,23 +364,40 @@ def drop_incomplete(df: pd.DataFrame, r: Roles, log: Log) -> pd.DataFrame:
 
 def sort_and_check_structure(df: pd.DataFrame, r: Roles, *, panel: bool) -> pd.DataFrame:
     """Sort by (id, period); refuse duplicate firm-periods, timing that varies within a firm, 0/1 timing."""
-    g_values = np.unique(df[r.gname].to_numpy())
-    indicator = bool(set(g_values.tolist()) <= {0, 1} and 1 in g_values and df[r.tname].min() > 1)
+    g_arr = df[r.gname].to_numpy()  # int64 and >= 0 here: "only 0 and 1, with a 1" is "max is 1"
+    indicator = bool(g_arr.size and int(g_arr.max()) == 1 and int(g_arr.min()) >= 0
+                     and df[r.tname].min() > 1)
     hint = (
         f" {r.gname!r} holds only 0 and 1: it looks like a support indicator, but it must be the first "
         f"period of support; from an indicator column d: data[{r.tname!r}].where(data[d] == 1)"
         f".groupby(data[{r.idname!r}]).transform('min').fillna(0)."
     ) if indicator else ""
-    codes = pd.factorize(df[r.idname], sort=True)[0]
-    order = np.lexsort((df[r.tname].to_numpy(), codes))
-    if not (order[1:] > order[:-1]).all():  # already sorted data skip the (costly) reordering copy
-        df = df.iloc[order].reset_index(drop=True)
+    id_arr = _plain_numeric(df[r.idname])
+    t_all = df[r.tname].to_numpy()
+    no_dups = False
+    if id_arr is not None and id_arr.dtype.kind in "iu":
+        # numeric ids already in (id, period) order (the usual layout) skip hashing and sorting
+        new_firm = id_arr[1:] != id_arr[:-1]
+        is_sorted = bool(np.all(id_arr[1:] >= id_arr[:-1]))
+        if is_sorted:
+            t_up = t_all[1:] > t_all[:-1]
+            no_dups = bool(np.all(new_firm | t_up))  # periods strictly increase within every firm
+            is_sorted = no_dups or bool(np.all(new_firm | t_up | (t_all[1:] == t_all[:-1])))
+    else:
+        is_sorted = False
+    if not is_sorted:
+        codes = pd.factorize(df[r.idname], sort=True)[0]
+        order = np.lexsort((t_all, codes))
+        if not (order[1:] > order[:-1]).all():  # already sorted data skip the (costly) reordering copy
+            df = df.iloc[order].reset_index(drop=True)
     ids = df[r.idname]
     if panel:
-        starts, firm_no = firm_positions(ids)
+        starts = firm_starts(ids)
+        firm_no = None
         t_arr = df[r.tname].to_numpy()
         dup = np.zeros(len(df), dtype=bool)
-        dup[1:] = ~starts[1:] & (t_arr[1:] == t_arr[:-1])
+        if not no_dups:
+            dup[1:] = ~starts[1:] & (t_arr[1:] == t_arr[:-1])
         if dup.any():
             raise DataError(
                 f"{int(dup.sum())} duplicate ({r.idname!r}, {r.tname!r}) row(s) in {ids[dup].nunique()} "
@@ -342,24 +421,29 @@ def sort_and_check_structure(df: pd.DataFrame, r: Roles, *, panel: bool) -> pd.D
     return df
 
 
-def check_period_gaps(df: pd.DataFrame, r: Roles, *, period_gaps: str, log: Log) -> None:
-    """Warn (or refuse) when the period codes are not consecutive integers."""
-    periods = np.unique(df[r.tname].to_numpy())
+def check_period_gaps(df: pd.DataFrame, r: Roles, *, period_gaps: str, log: Log) -> np.ndarray:
+    """Warn (or refuse) when the period codes are not consecutive integers; return the sorted periods."""
+    periods = fast_unique(df[r.tname].to_numpy())
     jumps = [(int(a), int(b)) for a, b in itertools.pairwise(periods) if b - a != 1]
     if not jumps or period_gaps == "accept":
-        return
+        return periods
     msg = (f"period codes in {r.tname!r} are not consecutive integers: found "
            f"{describe_periods(periods.tolist())} with jumps {', '.join(f'{a}->{b}' for a, b in jumps[:5])}; "
            f"they are taken as consecutive waves (the period before {jumps[0][1]} is {jumps[0][0]}).")
     if period_gaps == "error":
         raise DataError(msg + " Pass period_gaps='accept' if the waves are regular, or recode them.")
     log.warn(msg + " Pass period_gaps='accept' to silence this, or 'error' to refuse gaps.")
+    return periods
 
 
-def align_support_timing(df: pd.DataFrame, r: Roles, *, already_supported: str, log: Log) -> pd.DataFrame:
-    """Recode support after the window to 0, drop (or refuse) firms already supported, align to periods."""
+def align_support_timing(df: pd.DataFrame, r: Roles, *, already_supported: str, log: Log,
+                         periods: np.ndarray | None = None) -> pd.DataFrame:
+    """Recode support after the window to 0, drop (or refuse) firms already supported, align to periods.
+
+    ``periods`` are the frame's sorted distinct periods when the caller has them already.
+    """
     ids = df[r.idname]
-    periods = np.unique(df[r.tname].to_numpy())
+    periods = fast_unique(df[r.tname].to_numpy()) if periods is None else periods
     first, last = int(periods[0]), int(periods[-1])
     gv = df[r.gname].to_numpy()
     late = gv > last
@@ -385,10 +469,13 @@ def align_support_timing(df: pd.DataFrame, r: Roles, *, already_supported: str, 
         if len(df) == 0:
             raise DataError(f"no rows left: every firm was supported in or before the first period {first}.")
         ids = df[r.idname]
-        periods = np.unique(df[r.tname].to_numpy())
+        periods = fast_unique(df[r.tname].to_numpy())
     gv = df[r.gname].to_numpy()
-    inside = (gv > periods[0]) & (gv <= periods[-1]) & ~np.isin(gv, periods)
-    if inside.any():
+    g_distinct = fast_unique(gv)
+    off_grid = g_distinct[(g_distinct > periods[0]) & (g_distinct <= periods[-1])
+                          & ~np.isin(g_distinct, periods)]
+    inside = np.isin(gv, off_grid) if off_grid.size else None
+    if inside is not None and inside.any():
         new = periods[np.searchsorted(periods, gv[inside])]
         pairs = ", ".join(f"{a}->{b}" for a, b in sorted(set(zip(gv[inside].tolist(), new.tolist(),
                                                                   strict=True))))
@@ -403,7 +490,8 @@ def check_covariates_and_weights(df: pd.DataFrame, r: Roles, *, panel: bool, tim
                                  log: Log) -> pd.DataFrame:
     """Use baseline covariate values, refuse single-level covariates and weights that break the contract."""
     ids = df[r.idname]
-    starts, firm_no = firm_positions(ids)
+    starts = firm_starts(ids)
+    firm_no = None
     for c in r.covariates:
         s = df[c]
         if isinstance(s.dtype, pd.CategoricalDtype):
@@ -412,11 +500,18 @@ def check_covariates_and_weights(df: pd.DataFrame, r: Roles, *, panel: bool, tim
             varying = varies_within_firm(s, starts, firm_no)
             if varying.any():
                 firms = ids[varying].unique()
+                firm_no = np.cumsum(starts) - 1 if firm_no is None else firm_no
                 df[c] = s = s.iloc[np.flatnonzero(starts)[firm_no]].reset_index(drop=True)
                 log.warn(f"covariate {c!r} varies within {len(firms)} firm(s), e.g. {examples(firms)}; the "
                          "baseline (first observed) value is used in every period. Pass "
                          "time_invariant_covariates=False to keep time-varying values.")
-        if s.nunique(dropna=True) < 2:
+        plain = _plain_numeric(s)
+        if plain is not None and plain.size:
+            finite = plain if plain.dtype.kind in "iu" else plain[~np.isnan(plain)]
+            single = finite.size == 0 or bool(finite.min() == finite.max())
+        else:
+            single = s.nunique(dropna=True) < 2
+        if single:
             is_cat = not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)
             kind = "categorical covariate" if is_cat else "covariate"
             raise DataError(f"{kind} {c!r} has a single {'level' if is_cat else 'value'} "
@@ -438,7 +533,7 @@ def check_covariates_and_weights(df: pd.DataFrame, r: Roles, *, panel: bool, tim
 def check_cohorts(df: pd.DataFrame, r: Roles, *, min_cohort_size: int, require_never_treated: bool,
                   log: Log) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Return (cohorts, small cohorts); warn on small cohorts, refuse a panel without comparison firms."""
-    starts, _ = firm_positions(df[r.idname])
+    starts = firm_starts(df[r.idname])
     sizes = df.loc[starts, r.gname].value_counts().sort_index()
     cohorts = tuple(int(c) for c in sizes.index if c != 0)
     n_never = int(sizes.get(0, 0))

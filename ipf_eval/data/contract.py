@@ -345,22 +345,27 @@ def validate_panel(
         raise DataError(f"the data frame is empty (0 rows, {data.shape[1]} columns); "
                         "pass a panel with one row per firm and period.")
     ck.check_columns_present(data, r.needed, r.by_role)
-    df = data.loc[:, r.needed].copy(deep=True).reset_index(drop=True)
+    # a new frame of the needed columns; copy-on-write (pandas >= 3) copies a column only when a stage
+    # writes to it, so the caller's frame is never modified and unchanged columns are not duplicated
+    df = data.loc[:, r.needed].reset_index(drop=True)
 
     # -- the stages (each warns at the caller's line through log.warn) --------------------------------------
     log = ck.Log()
     df = ck.coerce_types(df, r)
     df = ck.drop_incomplete(df, r, log)
     df = ck.sort_and_check_structure(df, r, panel=panel)
-    ck.check_period_gaps(df, r, period_gaps=period_gaps, log=log)
-    df = ck.align_support_timing(df, r, already_supported=already_supported, log=log)
+    all_periods = ck.check_period_gaps(df, r, period_gaps=period_gaps, log=log)
+    n_rows = len(df)
+    df = ck.align_support_timing(df, r, already_supported=already_supported, log=log, periods=all_periods)
     df = ck.check_covariates_and_weights(df, r, panel=panel, time_invariant=time_invariant_covariates,
                                          log=log)
     cohorts, small = ck.check_cohorts(df, r, min_cohort_size=int(min_cohort_size),
                                       require_never_treated=require_never_treated, log=log)
 
-    n_units = int(df[idname].nunique())
-    periods = tuple(int(p) for p in np.unique(df[tname].to_numpy()))
+    starts = ck.firm_starts(df[idname])  # rows are sorted by firm
+    n_units = int(starts.sum())
+    kept_periods = all_periods if len(df) == n_rows else ck.fast_unique(df[tname].to_numpy())
+    periods = tuple(int(p) for p in kept_periods)
     return ValidatedPanel(
         data=df, idname=idname, tname=tname, gname=gname, ynames=r.ynames, covariates=r.covariates,
         periods=periods, cohorts=cohorts, n_units=n_units,

@@ -12,11 +12,14 @@ from __future__ import annotations
 import itertools
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ipf_eval.data._checks import fast_unique
 from ipf_eval.did import _drdid
+from ipf_eval.did._block_if import BlockSparseInfluence
 from ipf_eval.errors import EstimationWarning
 from ipf_eval.results import DropRecord
 
@@ -53,10 +56,17 @@ def sort_by_cohort(inp: Inputs) -> Inputs:
     the estimator works on slices instead of masks; the order depends on the data, not on the row order.
     """
     key = np.where(inp.cohort == 0, np.iinfo(np.int64).max, inp.cohort)
-    order = np.argsort(key, kind="stable")
-    if np.all(order[1:] > order[:-1]):
+    if np.all(key[1:] >= key[:-1]):
         return inp
-    y = np.asfortranarray(inp.y[order]) if inp.y.ndim == 2 else inp.y[order]
+    values = fast_unique(inp.cohort)
+    if values.size > 64:
+        order = np.argsort(key, kind="stable")
+    else:  # few cohorts: a counting sort (stable, one pass per cohort)
+        levels = np.sort(np.where(values == 0, np.iinfo(np.int64).max, values))
+        order = np.concatenate([np.flatnonzero(key == v) for v in levels])
+    y = inp.y[order]
+    if inp.y.ndim == 2 and inp.y.flags.f_contiguous and not inp.y.flags.c_contiguous:
+        y = np.asfortranarray(y)  # keep the layout: F for column (period) access, C for row blocks
     return Inputs(
         y,
         None if inp.tcode is None else inp.tcode[order],
@@ -156,6 +166,62 @@ def block_covariance(inf: FloatArray, cohort: IntArray) -> FloatArray:
     return cov / float(n) ** 2
 
 
+def _record(
+    fit: _drdid.TwoPeriodFit,
+    label: str,
+    att: FloatArray,
+    inf: FloatArray | BlockSparseInfluence,
+    idx: IntArray,
+    k: int,
+    scale: float,
+) -> None:
+    """Store one cell's estimate and influence function; warn about trimmed propensity scores."""
+    if fit.n_trimmed:
+        warnings.warn(
+            f"{fit.n_trimmed} comparison units with propensity scores >= {_drdid.TRIM_LEVEL} were "
+            f"given zero weight in {label} (limited overlap)",
+            EstimationWarning,
+            stacklevel=4,
+        )
+    att[k] = fit.att
+    if isinstance(inf, BlockSparseInfluence):
+        inf.write(k, idx, scale * fit.inf_func)
+        return
+    if idx.size and int(idx[-1]) - int(idx[0]) + 1 == idx.size:  # one run of units: a slice
+        np.multiply(fit.inf_func, scale, out=inf[int(idx[0]) : int(idx[-1]) + 1, k])
+        return
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    if breaks.size <= 8:  # a few runs (cohort blocks): slices instead of a scatter
+        for lo, hi in itertools.pairwise([0, *breaks.tolist(), idx.size]):
+            a = int(idx[lo])
+            np.multiply(fit.inf_func[lo:hi], scale, out=inf[a : a + hi - lo, k])
+        return
+    inf[idx, k] = scale * fit.inf_func
+
+
+def _allocate_sparse(
+    inp: Inputs, cells: list[tuple[int, int, int]], *, control_group: str, anticipation: int
+) -> BlockSparseInfluence:
+    """Per-block storage for the cells: each cell enters its cohort's block and its comparison blocks."""
+    blocks = _blocks(inp.cohort)
+    order = sorted(blocks.values())
+    index = {rng: c for c, rng in enumerate(order)}
+    cols: list[list[int]] = [[] for _ in order]
+    cohort_values = sorted(blocks)
+    for k, (g, cur, base) in enumerate(cells):
+        if cur == base:
+            continue
+        if control_group == "never_treated":
+            members = [g, 0]
+        else:
+            thr = inp.periods[max(cur, base)] + anticipation
+            members = [g, *(c for c in cohort_values if c == 0 or (c > thr and c != g))]
+        for c in members:
+            if c in blocks:
+                cols[index[blocks[c]]].append(k)
+    return BlockSparseInfluence.allocate(inp.y.shape[0], len(cells), tuple(order), cols)
+
+
 def estimate_cells(
     inp: Inputs,
     cells: list[tuple[int, int, int]],
@@ -164,19 +230,47 @@ def estimate_cells(
     est_method: str,
     anticipation: int,
     panel: bool,
-) -> tuple[list[int], FloatArray, FloatArray, IntArray, IntArray]:
+    sparse: bool = False,
+) -> tuple[list[int], FloatArray, FloatArray | BlockSparseInfluence, IntArray, IntArray]:
+    """Estimate every cell with the Sant'Anna-Zhao estimators (``sparse``: influence functions per block).
+
+    ``sparse`` needs units sorted by cohort (:func:`sort_by_cohort`).
+    """
     n = inp.y.shape[0]
     cohort, w, periods = inp.cohort, inp.weights, inp.periods
-    inf = np.zeros((n, len(cells)), order="F")
+    inf: FloatArray | BlockSparseInfluence
+    if sparse:
+        inf = _allocate_sparse(inp, cells, control_group=control_group, anticipation=anticipation)
+    else:
+        inf = np.zeros((n, len(cells)), order="F")
     att = np.full(len(cells), np.nan)
     n_t = np.zeros(len(cells), dtype=np.int64)
     n_c = np.zeros(len(cells), dtype=np.int64)
     kept: list[int] = []
+    # balanced panel: a cell's units depend only on its cohort and comparison cohorts, so cells sharing
+    # them share the sample, the propensity score and the regression design
+    complete = panel and not np.isnan(inp.y).any()
+    samples: dict[tuple[int, tuple[int, ...]], dict[str, Any]] = {}
+    cohort_values = [int(c) for c in np.unique(cohort)]
     for k, (g, cur, base) in enumerate(cells):
         label = f"ATT(g={g}, t={int(periods[cur])}) (base period {int(periods[base])})"
         if cur == base:
             kept.append(k)
             att[k] = 0.0
+            continue
+        if control_group == "never_treated":
+            ctrl_key: tuple[int, ...] = (0,)
+        else:
+            thr = periods[max(cur, base)] + anticipation
+            ctrl_key = tuple(c for c in cohort_values if c == 0 or (c > thr and c != g))
+        shared = samples.get((g, ctrl_key)) if complete else None
+        if shared is not None:
+            idx, d, ws, xs, nt, nc = (shared[key] for key in ("idx", "d", "ws", "xs", "nt", "nc"))
+            n1 = idx.size
+            fit = _PANEL[est_method](inp.y[idx, cur] - inp.y[idx, base], d, xs, ws, label, shared["fits"])
+            _record(fit, label, att, inf, idx, k, n / n1)
+            n_t[k], n_c[k] = nt, nc
+            kept.append(k)
             continue
         treated = cohort == g
         if control_group == "never_treated":
@@ -207,23 +301,24 @@ def estimate_cells(
             mu1 = float(np.sum(ws * d * dy)) / s1
             mu0 = float(np.sum(ws * (1.0 - d) * dy)) / s0
             att[k] = mu1 - mu0
-            inf[idx, k] = n * ws * np.where(d == 1.0, (dy - mu1) / s1, -(dy - mu0) / s0)
+            values = n * ws * np.where(d == 1.0, (dy - mu1) / s1, -(dy - mu0) / s0)
+            if isinstance(inf, BlockSparseInfluence):
+                inf.write(k, idx, values)
+            else:
+                inf[idx, k] = values
         else:
             x = np.ones((n1, 1)) if inp.x is None else inp.x[idx]
             if panel:
-                fit = _PANEL[est_method](inp.y[idx, cur] - inp.y[idx, base], d, x, ws, label)
+                fits: dict[str, Any] | None = None
+                if complete:
+                    fits = {}
+                    samples[(g, ctrl_key)] = {"idx": idx, "d": d, "ws": ws, "xs": x, "nt": nt, "nc": nc,
+                                              "fits": fits}
+                fit = _PANEL[est_method](inp.y[idx, cur] - inp.y[idx, base], d, x, ws, label, fits)
             else:
                 post = (inp.tcode[idx] == cur).astype(np.float64) if inp.tcode is not None else d
                 fit = _RC[est_method](inp.y[idx], post, d, x, ws, label)
-            if fit.n_trimmed:
-                warnings.warn(
-                    f"{fit.n_trimmed} comparison units with propensity scores >= {_drdid.TRIM_LEVEL} were "
-                    f"given zero weight in {label} (limited overlap)",
-                    EstimationWarning,
-                    stacklevel=3,
-                )
-            att[k] = fit.att
-            inf[idx, k] = (n / n1) * fit.inf_func
+            _record(fit, label, att, inf, idx, k, n / n1)
         n_t[k], n_c[k] = nt, nc
         kept.append(k)
     return kept, att, inf, n_t, n_c

@@ -16,6 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from ipf_eval.did._block_if import BlockInfluence, BlockSparseInfluence
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 
-def _freeze(*arrays: NDArray[Any] | None) -> None:
+def _freeze(*arrays: NDArray[Any] | BlockInfluence | BlockSparseInfluence | None) -> None:
     for a in arrays:
         if a is not None:
             a.setflags(write=False)
@@ -178,7 +179,7 @@ class AttGtResult(ResultMixin):
     boot_weights: str
     n_clusters: int | None
     specification: Specification
-    _inf_func: FloatArray = field(repr=False)
+    _inf_func: FloatArray | BlockInfluence | BlockSparseInfluence = field(repr=False)
     _unit_cohort: IntArray = field(repr=False)
     _unit_weights: FloatArray = field(repr=False)
     _cluster: IntArray | None = field(repr=False)
@@ -215,6 +216,8 @@ class AttGtResult(ResultMixin):
 
         Columns follow the table; rows are units ordered by cohort (never supported last), then by id.
         """
+        if isinstance(self._inf_func, (BlockInfluence, BlockSparseInfluence)):
+            return self._inf_func.dense()
         return self._inf_func
 
     @property

@@ -30,6 +30,7 @@ Sant'Anna, P. H. C. and Zhao, J. (2020). Doubly robust difference-in-differences
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,20 +65,40 @@ def _check_design(x: FloatArray, rows: NDArray[np.bool_], what: str, label: str)
         )
 
 
+@dataclass(frozen=True)
+class _OlsDesign:
+    """What a weighted OLS on given rows needs besides the outcome (shared by every outcome)."""
+
+    wr: FloatArray  # weights, zero outside the rows
+    xw: FloatArray  # x * wr
+    xtwx: FloatArray
+    xpx_inv: FloatArray
+
+
+def _ols_design(
+    x: FloatArray, w: FloatArray, rows: NDArray[np.bool_], label: str, what: str
+) -> _OlsDesign:
+    _check_design(x, rows, what, label)
+    n = x.shape[0]
+    wr = w * rows
+    xw = x * wr[:, None]
+    xtwx = xw.T @ x
+    return _OlsDesign(wr, xw, xtwx, np.linalg.inv(xtwx / n))
+
+
+def _ols_fit(y: FloatArray, x: FloatArray, des: _OlsDesign) -> tuple[FloatArray, FloatArray]:
+    coef = np.linalg.solve(des.xtwx, des.xw.T @ y)
+    fitted = x @ coef
+    resid = y - fitted
+    alr = ((des.wr * resid)[:, None] * x) @ des.xpx_inv
+    return fitted, alr
+
+
 def _ols(
     y: FloatArray, x: FloatArray, w: FloatArray, rows: NDArray[np.bool_], label: str, what: str
 ) -> tuple[FloatArray, FloatArray]:
     """Weighted OLS on ``rows``: fitted values for all rows and the asymptotic linear representation."""
-    _check_design(x, rows, what, label)
-    n = y.shape[0]
-    wr = w * rows
-    xtwx = (x * wr[:, None]).T @ x
-    coef = np.linalg.solve(xtwx, (x * wr[:, None]).T @ y)
-    fitted = x @ coef
-    resid = y - fitted
-    xpx_inv = np.linalg.inv(xtwx / n)
-    alr = ((wr * resid)[:, None] * x) @ xpx_inv
-    return fitted, alr
+    return _ols_fit(y, x, _ols_design(x, w, rows, label, what))
 
 
 def _logit(d: FloatArray, x: FloatArray, w: FloatArray, label: str) -> tuple[FloatArray, FloatArray]:
@@ -136,8 +157,57 @@ def _guard(value: float, what: str, label: str) -> None:
         )
 
 
-def panel_dr(dy: FloatArray, d: FloatArray, x: FloatArray, w: FloatArray, label: str) -> TwoPeriodFit:
+@dataclass(frozen=True)
+class _PanelWeights:
+    """The parts of a panel estimator that do not depend on the outcome (one per sample of units)."""
+
+    w_t: FloatArray
+    w_c: FloatArray
+    alr_ps: FloatArray
+    n_trim: int
+
+
+def _panel_weights(
+    d: FloatArray, x: FloatArray, w: FloatArray, label: str, cache: dict[str, Any] | None
+) -> _PanelWeights:
+    """Propensity-score weights of a panel sample (computed once per sample when ``cache`` is given)."""
+    if cache is not None and "ps" in cache:
+        pw: _PanelWeights = cache["ps"]
+        return pw
+    ps_full, alr_ps = _logit(d, x, w, label)
+    ps, trim, n_trim = _trim(ps_full, d)
+    w_t = trim * w * d
+    w_c = trim * w * ps * (1.0 - d) / (1.0 - ps)
+    pw = _PanelWeights(w_t, w_c, alr_ps, n_trim)
+    if cache is not None:
+        cache["ps"] = pw
+    return pw
+
+
+def _panel_ols(
+    x: FloatArray, w: FloatArray, d: FloatArray, label: str, cache: dict[str, Any] | None
+) -> _OlsDesign:
+    if cache is not None and "ols" in cache:
+        des: _OlsDesign = cache["ols"]
+        return des
+    des = _ols_design(x, w, d == 0.0, label, "comparison units")
+    if cache is not None:
+        cache["ols"] = des
+    return des
+
+
+def panel_dr(
+    dy: FloatArray,
+    d: FloatArray,
+    x: FloatArray,
+    w: FloatArray,
+    label: str,
+    cache: dict[str, Any] | None = None,
+) -> TwoPeriodFit:
     r"""Doubly robust panel DiD (``DRDID::drdid_panel``).
+
+    ``cache`` (optional, a dict owned by the caller) keeps the propensity score and the regression
+    design between calls on the same units, treatment and weights with different outcomes.
 
     Notes
     -----
@@ -146,30 +216,46 @@ def panel_dr(dy: FloatArray, d: FloatArray, x: FloatArray, w: FloatArray, label:
        {\sum_i w_i \frac{\hat p(X_i)(1-D_i)}{1-\hat p(X_i)}}
     """
     w = _norm(w)
-    ps_full, alr_ps = _logit(d, x, w, label)
-    ps, trim, n_trim = _trim(ps_full, d)
-    out, alr_ols = _ols(dy, x, w, d == 0.0, label, "comparison units")
-    w_t = trim * w * d
-    w_c = trim * w * ps * (1.0 - d) / (1.0 - ps)
+    pw = _panel_weights(d, x, w, label, cache)
+    w_t, w_c, alr_ps = pw.w_t, pw.w_c, pw.alr_ps
+    des = _panel_ols(x, w, d, label, cache)
     _guard(float(np.sum(w_c)), "comparison units", label)
-    r = dy - out
-    m_t, m_c = float(np.mean(w_t)), float(np.mean(w_c))
-    eta_t = float(np.mean(w_t * r)) / m_t
-    eta_c = float(np.mean(w_c * r)) / m_c
-    inf_t = (w_t * (r - eta_t) - alr_ols @ np.mean(w_t[:, None] * x, axis=0)) / m_t
-    m2 = np.mean((w_c * (r - eta_c))[:, None] * x, axis=0)
-    m3 = np.mean(w_c[:, None] * x, axis=0)
-    inf_c = (w_c * (r - eta_c) + alr_ps @ m2 - alr_ols @ m3) / m_c
-    return TwoPeriodFit(eta_t - eta_c, inf_t - inf_c, n_trim)
+    n = dy.shape[0]
+    key = "dr_terms"
+    if cache is not None and key in cache:
+        m_t, m_c, lev_t, lev_c = cache[key]
+    else:
+        # alr_ols @ v = (wr * resid) * (x @ xpx_inv @ v): the outcome-free part, per sample
+        m_t, m_c = float(np.mean(w_t)), float(np.mean(w_c))
+        lev_t = x @ (des.xpx_inv @ (x.T @ w_t / n))
+        lev_c = x @ (des.xpx_inv @ (x.T @ w_c / n))
+        if cache is not None:
+            cache[key] = (m_t, m_c, lev_t, lev_c)
+    # skinny products by einsum, not BLAS: many small calls, where threaded BLAS only adds overhead
+    coef = np.linalg.solve(des.xtwx, np.einsum("ij,i->j", des.xw, dy))
+    r = dy - np.einsum("ij,j->i", x, coef)
+    wres = des.wr * r
+    eta_t = float(np.einsum("i,i->", w_t, r)) / n / m_t
+    eta_c = float(np.einsum("i,i->", w_c, r)) / n / m_c
+    inf_t = (w_t * (r - eta_t) - wres * lev_t) / m_t
+    wc_r = w_c * (r - eta_c)
+    m2 = np.einsum("ij,i->j", x, wc_r) / n
+    inf_c = (wc_r + np.einsum("ij,j->i", alr_ps, m2) - wres * lev_c) / m_c
+    return TwoPeriodFit(eta_t - eta_c, inf_t - inf_c, pw.n_trim)
 
 
-def panel_ipw(dy: FloatArray, d: FloatArray, x: FloatArray, w: FloatArray, label: str) -> TwoPeriodFit:
-    """Normalised IPW panel DiD (``DRDID::std_ipw_did_panel``)."""
+def panel_ipw(
+    dy: FloatArray,
+    d: FloatArray,
+    x: FloatArray,
+    w: FloatArray,
+    label: str,
+    cache: dict[str, Any] | None = None,
+) -> TwoPeriodFit:
+    """Normalised IPW panel DiD (``DRDID::std_ipw_did_panel``); ``cache`` as in :func:`panel_dr`."""
     w = _norm(w)
-    ps_full, alr_ps = _logit(d, x, w, label)
-    ps, trim, n_trim = _trim(ps_full, d)
-    w_t = trim * w * d
-    w_c = trim * w * ps * (1.0 - d) / (1.0 - ps)
+    pw = _panel_weights(d, x, w, label, cache)
+    w_t, w_c, alr_ps, n_trim = pw.w_t, pw.w_c, pw.alr_ps, pw.n_trim
     _guard(float(np.sum(w_c)), "comparison units", label)
     m_t, m_c = float(np.mean(w_t)), float(np.mean(w_c))
     eta_t = float(np.mean(w_t * dy)) / m_t
@@ -180,10 +266,17 @@ def panel_ipw(dy: FloatArray, d: FloatArray, x: FloatArray, w: FloatArray, label
     return TwoPeriodFit(eta_t - eta_c, inf_t - inf_c, n_trim)
 
 
-def panel_reg(dy: FloatArray, d: FloatArray, x: FloatArray, w: FloatArray, label: str) -> TwoPeriodFit:
-    """Outcome-regression panel DiD (``DRDID::reg_did_panel``)."""
+def panel_reg(
+    dy: FloatArray,
+    d: FloatArray,
+    x: FloatArray,
+    w: FloatArray,
+    label: str,
+    cache: dict[str, Any] | None = None,
+) -> TwoPeriodFit:
+    """Outcome-regression panel DiD (``DRDID::reg_did_panel``); ``cache`` as in :func:`panel_dr`."""
     w = _norm(w)
-    out, alr_ols = _ols(dy, x, w, d == 0.0, label, "comparison units")
+    out, alr_ols = _ols_fit(dy, x, _panel_ols(x, w, d, label, cache))
     w_t = w * d
     m_t = float(np.mean(w_t))
     eta_t = float(np.mean(w_t * dy)) / m_t

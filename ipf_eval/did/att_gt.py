@@ -7,10 +7,17 @@ every estimator reduces to a difference of weighted cell means, computed directl
 means with an influence function linear in them.  Standard errors come from the influence functions
 (analytic) and, optionally, from a chunked multiplier bootstrap that also gives the sup-t critical value of
 a simultaneous band over all ATT(g, t).
+
+On a balanced panel without covariates or clusters, the influence functions are kept per cohort block
+(:mod:`ipf_eval.did._block_if`): covariances come from per-cohort ``T × T`` moments and bootstrap draws from
+per-cohort multiplier sums, so no ``n_units × n_cells`` matrix is built unless
+``AttGtResult.influence_function`` is read.  With covariates, cells that share their units (a cohort and its
+comparison cohorts) share the propensity score and the outcome-regression design.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +27,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from ipf_eval.data._checks import fast_unique, firm_starts
 from ipf_eval.data.contract import ValidatedPanel, validate_panel
 from ipf_eval.did._att_gt_cells import (
     Inputs,
@@ -29,10 +37,17 @@ from ipf_eval.did._att_gt_cells import (
     sort_by_cohort,
 )
 from ipf_eval.did._att_gt_results import AttGtResult, PreTest
+from ipf_eval.did._block_if import (
+    BlockInfluence,
+    BlockSparseInfluence,
+    block_boot_basis,
+    block_panel_cells,
+)
 from ipf_eval.errors import DataError, DataWarning, EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.inference.bootstrap import (
     MULTIPLIER_KINDS,
     bootstrap_standard_errors,
+    gaussian_draws,
     multiplier_draws,
     sup_t_critical_value,
 )
@@ -99,7 +114,7 @@ def _frame(
     weights: str | None,
     cluster: str | None,
     panel: bool,
-) -> tuple[pd.DataFrame, tuple[DropRecord, ...]]:
+) -> tuple[pd.DataFrame, tuple[DropRecord, ...], tuple[int, ...]]:
     for name, value in (("yname", yname), ("tname", tname), ("idname", idname), ("gname", gname)):
         if not isinstance(value, str):
             raise SpecificationError(f"att_gt({name}=...) must be a column name (str); got {value!r}")
@@ -123,7 +138,7 @@ def _frame(
         missing = [c for c in needed if c not in data.data.columns]
         if missing:
             raise DataError(f"columns {missing!r} are not in the validated panel; re-validate with them")
-        return data.data, data.dropped
+        return data.data, data.dropped, data.periods
     if not isinstance(data, pd.DataFrame):
         raise SpecificationError(
             f"att_gt(data=...) must be a pandas DataFrame or a ValidatedPanel; got {type(data).__name__!r}"
@@ -139,15 +154,27 @@ def _frame(
         clustervars=(cluster,) if cluster else (),
         panel=panel,
     )
-    return vp.data, vp.dropped
+    return vp.data, vp.dropped, vp.periods
 
 
 def _per_unit(
-    values: NDArray[Any], first: IntArray, unit: IntArray, column: str, idname: str
+    values: NDArray[Any], first: IntArray, unit: IntArray | None, column: str, idname: str
 ) -> NDArray[Any]:
-    """Return the per-unit value and raise if it varies within a unit."""
+    """Return the per-unit value and raise if it varies within a unit.
+
+    ``unit=None`` means a balanced panel sorted by (unit, period): rows ``i * T .. (i + 1) * T - 1`` are
+    unit ``i``, so the check is a reshape.
+    """
     per_unit = values[first]
+    if unit is None:
+        block = values.reshape(first.size, -1, *values.shape[1:])
+        varies_unit = np.any((block != per_unit[:, None]).reshape(first.size, -1), axis=1)
+        if not np.any(varies_unit):
+            return per_unit
+        unit = np.repeat(np.arange(first.size, dtype=np.int64), block.shape[1])
     varies = per_unit[unit] != values
+    if varies.ndim > 1:
+        varies = np.any(varies, axis=1)
     if np.any(varies):
         bad = int(np.unique(unit[varies]).size)
         raise DataError(
@@ -184,36 +211,81 @@ def _build_inputs(
     cluster: str | None,
     panel: bool,
     dropped: tuple[DropRecord, ...],
+    periods_hint: tuple[int, ...] = (),
 ) -> Inputs:
     t = frame[tname].to_numpy(dtype=np.int64)
-    periods = np.unique(t)
-    tcode = np.searchsorted(periods, t).astype(np.int64)
+    hint = np.asarray(periods_hint, dtype=np.int64)
+    # the validated panel's periods, if they fit (checked: first, last and, for a balanced panel, every row)
+    fits = hint.size > 0 and panel and int(t.min()) == hint[0] and int(t.max()) == hint[-1]
+    periods = hint if fits else fast_unique(t)
     y = frame[yname].to_numpy(dtype=np.float64)
     g_row = frame[gname].to_numpy(dtype=np.int64)
-    w_row = np.ones(len(frame)) if weights is None else frame[weights].to_numpy(dtype=np.float64)
-    if not np.all(np.isfinite(w_row)) or np.any(w_row < 0) or not np.any(w_row > 0):
+    w_row = None if weights is None else frame[weights].to_numpy(dtype=np.float64)
+    if w_row is not None and (not np.all(np.isfinite(w_row)) or np.any(w_row < 0) or not np.any(w_row > 0)):
         raise DataError(f"weights column {weights!r} must be finite, non-negative and not all zero")
     c_row = None if cluster is None else pd.factorize(frame[cluster])[0].astype(np.int64)
-    x_row = _design(frame, covariates)
+    numeric = all(
+        pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        for c in covariates
+    )
+    # panels with numeric covariates need them per unit only (built below, without a per-row design)
+    x_row = None if panel and numeric else _design(frame, covariates)
     if not panel:
-        return Inputs(y, tcode, g_row, w_row, x_row, c_row, periods, len(frame), dropped)
-    unit, uniq = pd.factorize(frame[idname])
-    unit = unit.astype(np.int64)
-    n = len(uniq)
-    if np.all(unit[1:] >= unit[:-1]):  # rows sorted by firm (the contract sorts them): first rows directly
-        first = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]]).astype(np.int64)
+        tcode = np.searchsorted(periods, t).astype(np.int64)
+        w_all = np.ones(len(frame)) if w_row is None else w_row
+        return Inputs(y, tcode, g_row, w_all, x_row, c_row, periods, len(frame), dropped)
+    unit: IntArray | None
+    n_t = periods.size
+    starts = firm_starts(frame[idname])  # the contract sorts rows by (firm, period)
+    n = int(starts.sum())
+    first = np.flatnonzero(starts).astype(np.int64)
+    if (
+        len(frame) == n * n_t
+        and np.array_equal(first, np.arange(n, dtype=np.int64) * n_t)
+        and np.array_equal(t.reshape(n, n_t), np.broadcast_to(periods, (n, n_t)))
+    ):
+        # balanced and sorted by (firm, period): the outcome matrix is a reshape
+        unit = None
+        ymat = y.reshape(n, n_t)
     else:
-        first = np.full(n, len(frame), dtype=np.int64)
-        np.minimum.at(first, unit, np.arange(len(frame), dtype=np.int64))
-    ymat = np.full((n, periods.size), np.nan, order="F")
-    ymat[unit, tcode] = y
+        if fits:  # the hint was only checked for a balanced panel
+            periods = fast_unique(t)
+            n_t = periods.size
+        tcode = np.searchsorted(periods, t).astype(np.int64)
+        unit_codes, uniq = pd.factorize(frame[idname])
+        unit = unit_codes.astype(np.int64)
+        n = len(uniq)
+        if np.all(unit[1:] >= unit[:-1]):  # rows sorted by firm: first rows directly
+            first = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]]).astype(np.int64)
+        else:
+            first = np.full(n, len(frame), dtype=np.int64)
+            np.minimum.at(first, unit, np.arange(len(frame), dtype=np.int64))
+        ymat = np.full((n, n_t), np.nan, order="F")
+        ymat[unit, tcode] = y
     cohort = _per_unit(g_row, first, unit, gname, idname)
-    w = _per_unit(w_row, first, unit, weights or "weights", idname)
+    w = np.ones(n) if w_row is None else _per_unit(w_row, first, unit, str(weights), idname)
     cl = None if c_row is None else _per_unit(c_row, first, unit, str(cluster), idname)
     x = None
-    if x_row is not None:
-        x = x_row[first]
-        if np.any(x[unit] != x_row):
+    if covariates:
+        if x_row is None:
+            parts = [np.ones(n)]
+            x_varies = False
+            for c in covariates:
+                col = frame[c].to_numpy(dtype=np.float64)
+                base = col[first]
+                if unit is None:
+                    x_varies = x_varies or bool(np.any(col.reshape(n, n_t) != base[:, None]))
+                else:
+                    x_varies = x_varies or bool(np.any(base[unit] != col))
+                parts.append(base)
+            x = np.column_stack(parts)
+        else:
+            x = x_row[first]
+            if unit is None:
+                x_varies = bool(np.any(x_row.reshape(n, n_t, -1) != x[:, None, :]))
+            else:
+                x_varies = bool(np.any(x[unit] != x_row))
+        if x_varies:
             warnings.warn(
                 f"covariates {list(covariates)!r} vary within firms; att_gt uses each firm's value in its "
                 "first observed period (baseline covariates)",
@@ -221,6 +293,13 @@ def _build_inputs(
                 stacklevel=3,
             )
     return Inputs(ymat, None, cohort, w, x, cl, periods, len(frame), dropped)
+
+
+def _column_major(inp: Inputs) -> Inputs:
+    """Store a panel's outcome matrix by column (period), the access pattern of the per-cell loops."""
+    if inp.y.ndim == 2 and not inp.y.flags.f_contiguous:
+        return dataclasses.replace(inp, y=np.asfortranarray(inp.y))
+    return inp
 
 
 def _recode_cohorts(inp: Inputs, *, gname: str, control_group: str, anticipation: int, panel: bool) -> Inputs:
@@ -254,10 +333,13 @@ def _recode_cohorts(inp: Inputs, *, gname: str, control_group: str, anticipation
                 n_units=n_early if panel else 0,
             )
         )
-    y, tcode = inp.y[keep], None if inp.tcode is None else inp.tcode[keep]
-    cohort, w = cohort[keep], inp.weights[keep]
-    x = None if inp.x is None else inp.x[keep]
-    cl = None if inp.cluster is None else inp.cluster[keep]
+    if early.any():
+        y, tcode = inp.y[keep], None if inp.tcode is None else inp.tcode[keep]
+        cohort, w = cohort[keep], inp.weights[keep]
+        x = None if inp.x is None else inp.x[keep]
+        cl = None if inp.cluster is None else inp.cluster[keep]
+    else:  # nothing to drop: no copies
+        y, tcode, w, x, cl = inp.y, inp.tcode, inp.weights, inp.x, inp.cluster
     if not np.any(cohort == 0):
         if control_group == "never_treated":
             raise EstimationError(
@@ -492,7 +574,7 @@ def att_gt(
     for name, value in (("weights", weights), ("cluster", cluster)):
         if value is not None and not isinstance(value, str):
             raise SpecificationError(f"att_gt({name}=...) must be None or a column name; got {value!r}")
-    frame, dropped = _frame(
+    frame, dropped, periods_hint = _frame(
         data,
         yname=yname,
         tname=tname,
@@ -514,6 +596,7 @@ def att_gt(
         cluster=cluster,
         panel=panel,
         dropped=dropped,
+        periods_hint=periods_hint,
     )
     inp = _recode_cohorts(
         raw, gname=gname, control_group=control_group, anticipation=int(anticipation), panel=panel
@@ -534,11 +617,23 @@ def att_gt(
     cohorts = np.unique(inp.cohort[inp.cohort > 0])
     cells = _cells(inp.periods, cohorts, base_period, int(anticipation))
     inp = sort_by_cohort(inp)
-    if panel and inp.x is None:
+    block_inf: BlockInfluence | None = None
+    inf_all: FloatArray | BlockSparseInfluence | None
+    if panel and inp.x is None and inp.cluster is None and not np.isnan(inp.y).any():
+        kept, att_all, block_inf, n_t, n_c, left_out = block_panel_cells(
+            inp.y, inp.weights, inp.cohort, inp.periods, cells,
+            control_group=control_group, anticipation=int(anticipation),
+        )
+        for message in left_out:
+            warnings.warn(message, EstimationWarning, stacklevel=2)
+        inf_all = None
+    elif panel and inp.x is None:
+        inp = _column_major(inp)
         kept, att_all, inf_all, n_t, n_c = fast_panel_cells(
             inp, cells, control_group=control_group, anticipation=int(anticipation)
         )
     else:
+        inp = _column_major(inp)
         kept, att_all, inf_all, n_t, n_c = estimate_cells(
             inp,
             cells,
@@ -546,16 +641,29 @@ def att_gt(
             est_method=est_method,
             anticipation=int(anticipation),
             panel=panel,
+            sparse=panel and inp.cluster is None,
         )
     if not kept:
         raise EstimationError("no ATT(g, t) could be estimated; see the warnings for each cohort and period")
     sel = np.asarray(kept, dtype=np.int64)
     att = att_all[sel]
-    inf = np.ascontiguousarray(inf_all[:, sel]) if sel.size != len(cells) else inf_all
+    inf: FloatArray | BlockInfluence | BlockSparseInfluence
+    if block_inf is not None:
+        inf = block_inf.select(sel) if sel.size != len(cells) else block_inf
+        cov = inf.covariance()
+    elif isinstance(inf_all, BlockSparseInfluence):
+        inf = inf_all.select(sel) if sel.size != len(cells) else inf_all
+        cov = inf.gram() / float(inf.n) ** 2
+    else:
+        dense_all = inf_all if inf_all is not None else np.zeros((0, len(cells)))
+        inf = np.ascontiguousarray(dense_all[:, sel]) if sel.size != len(cells) else dense_all
+        if inp.cluster is not None:
+            cov = if_covariance(inf, inp.cluster)
+        else:
+            cov = block_covariance(inf, inp.cohort)
     group = np.array([cells[k][0] for k in kept], dtype=np.int64)
     time = inp.periods[[cells[k][1] for k in kept]].astype(np.int64)
     base = inp.periods[[cells[k][2] for k in kept]].astype(np.int64)
-    cov = if_covariance(inf, inp.cluster) if inp.cluster is not None else block_covariance(inf, inp.cohort)
     var = np.diag(cov)
     se = np.where(var > 0.0, np.sqrt(np.clip(var, 0.0, None)), np.nan)
     pretest = _pretest(att, se, cov, group, time)
@@ -564,9 +672,18 @@ def att_gt(
     crit = None
     if bootstrap:
         boot_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
-        draws = multiplier_draws(
-            inf, n_boot=int(n_boot), seed=boot_seed, cluster=inp.cluster, kind=boot_weights, covariance=cov
-        )
+        if isinstance(inf, BlockInfluence) and boot_weights != "gaussian":
+            basis = block_boot_basis(inf.mom, n_boot=int(n_boot), seed=boot_seed, kind=boot_weights)
+            draws = inf.draws(basis)
+        elif isinstance(inf, BlockSparseInfluence) and boot_weights != "gaussian":
+            draws = inf.draws(n_boot=int(n_boot), seed=boot_seed, kind=boot_weights)
+        elif isinstance(inf, (BlockInfluence, BlockSparseInfluence)):
+            draws = gaussian_draws(cov, n_boot=int(n_boot), seed=boot_seed)
+        else:
+            draws = multiplier_draws(
+                inf, n_boot=int(n_boot), seed=boot_seed, cluster=inp.cluster, kind=boot_weights,
+                covariance=cov,
+            )
         boot_se = np.where(np.isfinite(se), bootstrap_standard_errors(draws), np.nan)
         crit = sup_t_critical_value(draws, boot_se, alpha=float(alpha))
     inf.setflags(write=False)

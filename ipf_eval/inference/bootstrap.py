@@ -31,7 +31,14 @@ from scipy import stats
 from ipf_eval.errors import SpecificationError
 from ipf_eval.inference.influence import cluster_sums
 
-__all__ = ["MULTIPLIER_KINDS", "bootstrap_standard_errors", "multiplier_draws", "sup_t_critical_value"]
+__all__ = [
+    "MULTIPLIER_KINDS",
+    "bootstrap_standard_errors",
+    "gaussian_draws",
+    "multiplier_block_sums",
+    "multiplier_draws",
+    "sup_t_critical_value",
+]
 
 FloatArray = NDArray[np.float64]
 #: The multiplier distributions :func:`multiplier_draws` accepts.
@@ -107,9 +114,7 @@ def multiplier_draws(
     rng = np.random.default_rng(seed)
     if kind == "gaussian":
         cov = (s.T @ s) / float(n) ** 2 if covariance is None else covariance
-        lam, vec = np.linalg.eigh(cov)
-        root = vec * np.sqrt(np.clip(lam, 0.0, None))
-        return np.asarray(rng.standard_normal((n_boot, k)) @ root.T)
+        return gaussian_draws(cov, n_boot=n_boot, seed=seed)
     out = np.zeros((n_boot, k))
     step = max(1, _CHUNK_ELEMENTS // n_boot)
     for start in range(0, m, step):
@@ -117,6 +122,43 @@ def multiplier_draws(
         v = _multipliers(rng, (block.shape[0], n_boot), kind)
         out += v.T @ block
     return out / float(n)
+
+
+def gaussian_draws(covariance: FloatArray, *, n_boot: int, seed: int) -> FloatArray:
+    r"""Return ``n_boot`` draws of :math:`N(0, \Sigma)` (the ``"gaussian"`` multipliers' exact law)."""
+    rng = np.random.default_rng(seed)
+    lam, vec = np.linalg.eigh(covariance)
+    root = vec * np.sqrt(np.clip(lam, 0.0, None))
+    return np.asarray(rng.standard_normal((n_boot, covariance.shape[0])) @ root.T)
+
+
+def multiplier_block_sums(
+    values: list[FloatArray], bounds: tuple[tuple[int, int], ...], *, n_boot: int, seed: int, kind: str
+) -> list[FloatArray]:
+    r"""Return :math:`\sum_{i \in c} V_{ib} x_i` (``n_boot × p_c``) for every block ``c`` of rows.
+
+    ``values[c]`` holds the rows ``bounds[c]`` (contiguous, covering ``0..n-1`` in order) of block ``c``'s
+    own columns.  The multipliers :math:`V` are those :func:`multiplier_draws` uses for ``n`` unclustered
+    rows with the same ``seed`` and ``kind`` (``"mammen"`` or ``"rademacher"``), so that draws of any
+    influence function that is, within each block, linear in the block's values follow from these sums
+    exactly.
+    """
+    n = bounds[-1][1] if bounds else 0
+    rng = np.random.default_rng(seed)
+    out = [np.zeros((n_boot, v.shape[1])) for v in values]
+    step = max(1, _CHUNK_ELEMENTS // n_boot)
+    starts = np.array([a for a, _ in bounds], dtype=np.int64)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        v = _multipliers(rng, (stop - start, n_boot), kind)
+        c = int(np.searchsorted(starts, start, side="right")) - 1
+        while c < len(bounds) and bounds[c][0] < stop:
+            a, b = max(bounds[c][0], start), min(bounds[c][1], stop)
+            if b > a and values[c].shape[1]:
+                lo = bounds[c][0]
+                out[c] += v[a - start : b - start].T @ values[c][a - lo : b - lo]
+            c += 1
+    return out
 
 
 def _quantile(x: FloatArray, q: float) -> FloatArray:
