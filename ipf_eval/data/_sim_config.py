@@ -210,13 +210,19 @@ _EXP = "export_support"
 _COACH = "growth_coaching"
 _EQ = "equity_readiness"
 
+# Take-up (share of eligible firms applying over the whole window) is set so that, with the default 30,000
+# firms, every call of every default country supports at least about 20 firms (typically 30-100): cohorts
+# that small still give usable ATT(g, t), smaller ones do not (a handful of treated firms per cell, no
+# overlap).  Effects, amounts, designs and selection keep their calibrated values.  Growth coaching's age
+# limit is 15 years: with 10, the last cohorts' firms observed in the first years were all founded in the
+# window's first year, so one value of log_age_base separated them from the comparison firms.
 DEFAULT_INSTRUMENTS: Mapping[str, InstrumentSpec] = MappingProxyType(
     {
         # Cornet et al. (2006): lottery, EUR 7,500 vouchers, 1 in 10 unused; UK growth vouchers: turnover
         # +8.2 % lasting about a year, no employment effect; 8 in 10 projects additional.
         _VOUCHER: InstrumentSpec(
             design="lottery",
-            takeup=0.05,
+            takeup=0.18,
             selection=0.3,
             amount_median=7_500.0,
             amount_sd_log=0.0,
@@ -239,7 +245,7 @@ DEFAULT_INSTRUMENTS: Mapping[str, InstrumentSpec] = MappingProxyType(
         # (2024): more equity raised after early-stage grants.
         _RD: InstrumentSpec(
             design="scored_call",
-            takeup=0.05,
+            takeup=0.24,
             selection=0.8,
             amount_median=150_000.0,
             amount_sd_log=0.35,
@@ -264,7 +270,7 @@ DEFAULT_INSTRUMENTS: Mapping[str, InstrumentSpec] = MappingProxyType(
         # sales +14.8, employment +16.9 points over two years, fewer bankruptcies (exit risk 3-5 pp lower).
         _GUAR: InstrumentSpec(
             design="open_call",
-            takeup=0.06,
+            takeup=0.12,
             selection=-0.6,
             amount_median=300_000.0,
             amount_sd_log=0.5,
@@ -284,7 +290,7 @@ DEFAULT_INSTRUMENTS: Mapping[str, InstrumentSpec] = MappingProxyType(
         # Munch and Schaur (2018): sales, value added and employment up, strongest for small firms.
         _EXP: InstrumentSpec(
             design="open_call",
-            takeup=0.05,
+            takeup=0.11,
             selection=1.0,
             amount_median=20_000.0,
             amount_sd_log=0.4,
@@ -305,14 +311,14 @@ DEFAULT_INSTRUMENTS: Mapping[str, InstrumentSpec] = MappingProxyType(
         # Advice and coaching: about 0 on employment; small turnover gain that fades (UK growth vouchers).
         _COACH: InstrumentSpec(
             design="open_call",
-            takeup=0.05,
+            takeup=0.12,
             selection=0.4,
             amount_median=10_000.0,
             amount_sd_log=0.2,
             amount_size_elasticity=0.0,
             amount_bounds=(4_000.0, 20_000.0),
             sizes=("micro", "small"),
-            max_age=10,
+            max_age=15,
             n_calls=3,
             accept_rate=0.8,
             size_multipliers=(1.0, 1.0, 0.5),
@@ -324,7 +330,7 @@ DEFAULT_INSTRUMENTS: Mapping[str, InstrumentSpec] = MappingProxyType(
         # et al. 2024); one-sided fuzzy take-up above the threshold.
         _EQ: InstrumentSpec(
             design="scored_call",
-            takeup=0.05,
+            takeup=0.24,
             selection=0.8,
             amount_median=50_000.0,
             amount_sd_log=0.3,

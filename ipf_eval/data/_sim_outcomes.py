@@ -95,21 +95,21 @@ def simulate_outcomes(
     le = pop.lemp_base - LEMP_CENTRE
     la = pop.log_age_base - LAGE_CENTRE
 
-    # Macro paths: country employment index (with a 2009 dip) and sector shocks.
+    # Macro paths: country employment index (with a 2009 dip), common to the country's firms.  There are no
+    # sector-specific yearly shocks: the selection index loads on the sector, so sector paths would be
+    # trends not captured by the baseline covariates and break conditional parallel trends in each panel.
     growth = np.array([p.growth for p in profiles])
     steps = growth[:, None] + rng.normal(0.0, 0.015, (len(profiles), n_years))
     steps[:, years == _GFC_YEAR] -= 0.04
     steps[:, 0] = 0.0
     mu = np.cumsum(steps, axis=1)
-    gamma = np.cumsum(rng.normal(0.0, 0.01, (5, n_years)), axis=1)
     region_level = rng.normal(0.0, 0.1, int(pop.region.max()) + 1)
     macro = mu[c] - mu[c, pop.first_idx][:, None]
-    sector_shock = gamma[s] - gamma[s, pop.first_idx][:, None]
 
     e_emp = _ar1(rng, n, n_years, 0.6, 0.06)
     e_turn = _ar1(rng, n, n_years, 0.5, 0.08)
     slope = 0.01 - 0.02 * le - 0.012 * la
-    lemp0 = pop.lemp_base[:, None] + macro + sector_shock + rel * slope[:, None] + e_emp
+    lemp0 = pop.lemp_base[:, None] + macro + rel * slope[:, None] + e_emp
     turnover_shift = np.array([p.turnover_shift for p in profiles])[c]
     lturn0 = (
         lemp0

@@ -163,7 +163,7 @@ class SimulatedFirms:
     eligibility
         One row per firm and instrument its country runs: ``firm_id, country, instrument, eligible``.  A firm
         is eligible if its size class and sector qualify, and it was active during one of the country's calls
-        for the instrument, observed the year before, and (growth coaching) at most 10 years old.
+        for the instrument, observed the year before, and (growth coaching) at most 15 years old.
     truth
         The :class:`GroundTruth`.
     config
@@ -343,14 +343,19 @@ def simulate_firms(
     (fuzzy take-up through ``takeup_above``/``takeup_below``); lotteries draw winners with ``win_prob``,
     winners use the support with probability ``use_rate``.
 
-    **Untreated outcomes.** :math:`\log` employment is baseline employment plus country and sector paths
+    **Untreated outcomes.** :math:`\log` employment is baseline employment plus the country's path
     (with a 2009 dip), a firm trend linear in the centred baseline covariates (young and small firms grow
     faster) and AR(1) noise; log turnover adds sector, country, region and firm productivity levels.
     Applications depend only on covariates (and on :math:`p_i`, a level), never on outcome shocks, so
     parallel trends hold conditionally on the baseline covariates for every outcome, and for
     ``log_employment`` and ``log_turnover`` the conditional trend is exactly linear in them (outcome
     regression with linear covariates is correctly specified).  Unconditional parallel trends fail when
-    selection is non-zero.  Exit hazards depend on size class, age and country only.
+    selection is non-zero.  Exit hazards depend on size class, age and country only (never on outcome
+    shocks), so survivors' paths are not selected.  There are no sector-specific yearly shocks: selection
+    loads on the sector, so sector paths would be trends the two baseline covariates do not capture.
+    With the default 30,000 firms cohorts have about 20-100 supported firms; pre-period ATT(g, t) are then
+    centred on 0 with correct standard errors, but a Wald pre-test over many pre-period cells is oversized
+    (it rejects 15-30 % at 5 % even with randomly permuted cohort labels); use more firms for size checks.
 
     **Effects.** For applicant *i* of instrument *k* in country *c*, at event time
     :math:`e = t - g_i \ge 0`, an effect on a log outcome is
