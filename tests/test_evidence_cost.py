@@ -153,3 +153,11 @@ def test_result_conventions_and_plot() -> None:
 def test_bad_input(changes: dict[str, Any], match: str) -> None:
     with pytest.raises(SpecificationError, match=match):
         cost_effectiveness(**{**BASE, **changes})
+
+
+@pytest.mark.parametrize("method", ["delta", "fieller"])
+def test_negative_point_estimate_gives_infinite_not_negative_cost(method: str) -> None:
+    res = cost_effectiveness(**{**BASE, "effect": -0.5}, method=method)
+    assert res.cost_per_unit == math.inf
+    assert res.unbounded
+    assert res.ci_high == math.inf

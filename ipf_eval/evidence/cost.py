@@ -311,8 +311,9 @@ def cost_effectiveness(
     cost = _discounted(costs, rate)
     units, units_se = u * n * disc, u_se * n * disc
     u_lo, u_hi = units - z * units_se, units + z * units_se
-    cpu = cost / units if units != 0 else math.inf
-    cpu_se = cost * units_se / units**2 if units != 0 else math.inf
+    # no additional units at the point estimate: the cost per additional unit is infinite, never negative
+    cpu = cost / units if units > 0 else math.inf
+    cpu_se = cost * units_se / units**2 if units > 0 else math.inf
     sign = "positive" if u_lo > 0 else ("negative" if u_hi < 0 else "not significant")
     notes: list[str] = []
     if method == "bootstrap":
