@@ -310,22 +310,31 @@ if primary_outcome in results:
     plt.title(f"{primary_outcome}: effect by years since support")
     caption(f"Event study of {primary_outcome} for {instrument_label} in {country_name}; "
             f"{100 * (1 - alpha):.0f}% intervals; source: att_gt, aggregated by event time.")
-    pretrend_p = float(res.pretest.p_value) if res.pretest is not None else None
-    if pretrend_p is not None:
+    # Pre-trend check used for the grade: Bonferroni over the pre-support event-time effects. Each averages
+    # the cohorts' ATT(g, t), so it stays well sized with small cohorts, where the joint chi-square Wald test
+    # of every pre-period ATT(g, t) (an estimated covariance of many cells) rejects too often.
+    dyn = dynamic.to_frame()
+    pre = dyn.loc[(dyn["ci_kind"] == "pointwise") & (dyn["event_time"].fillna(0) < 0) & dyn["p_value"].notna()]
+    if len(pre):
+        pretrend_p = float(min(1.0, len(pre) * pre["p_value"].min()))
         verdict = "passes" if pretrend_p >= 0.05 else "fails"
-        display(Markdown(f"Joint pre-trend test (Wald, {res.pretest.df} restrictions): p = {pretrend_p:.3f}; "
-                         f"the parallel-trends check **{verdict}** at the 5% level."))
+        wald = (f" The joint Wald test of all {res.pretest.df} pre-period ATT(g, t) gives p = "
+                f"{res.pretest.p_value:.3f} (over-sized with small cohorts; shown for comparison)."
+                if res.pretest is not None else "")
+        display(Markdown(f"Pre-trend test (Bonferroni over {len(pre)} pre-support event times): "
+                         f"p = {pretrend_p:.3f}; the parallel-trends check **{verdict}** at the 5% level.{wald}"))
 ''')]
 
 
 def inst_grade() -> Cells:
     return [md("## Design and evidence grade\nThe Maryland Scientific Methods Scale level of the design, "
                "downgraded for failed diagnostics."), code('''
-grade_design = {"lottery": "lottery", "scored_call": "rdd", "open_call": "did"}[design]
+# The grade belongs to the design whose estimator produced the headline: the lottery's RCT analysis or the
+# threshold's RDD when they ran, otherwise the staggered DiD (whose pre-trend test is then a diagnostic).
+grade_design_used = {"lottery": "lottery", "scored_call": "rdd"}.get(design, "did") if design_rows else "did"
 diagnostics = {}
-if pretrend_p is not None:
+if grade_design_used == "did" and pretrend_p is not None:
     diagnostics["pretrend_pvalue"] = pretrend_p
-grade_design_used = "did"  # the estimates above are DiD; the design's own estimator grades higher
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     grade = evidence_grade(design=grade_design_used, diagnostics=diagnostics)
@@ -378,7 +387,7 @@ if primary_outcome in results:
 
 def inst_heterogeneity() -> Cells:
     return [md("## Heterogeneity by size class"), code('''
-het = []
+het, extra = [], {}
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     for size in ("micro", "small", "medium"):
@@ -394,13 +403,20 @@ with warnings.catch_warnings(record=True) as caught:
             het.append({"size_class": size, "note": f"not estimated: {type(exc).__name__}"})
 notes(caught)
 table(pd.DataFrame(het), f"{primary_outcome}; att_gt per size class (analytic standard errors)")
+# For the forum's transferability matrix: the size-class effects and this country's SME mix by size class
+# (shares of all firms in the data, not counts of supported firms).
+population = sim.panel.loc[sim.panel["country"] == country] if data_source == "simulated" else panel
+mix = population.groupby("firm_id")["size_class"].first().value_counts(normalize=True)
+extra["heterogeneity"] = {"outcome": primary_outcome,
+                          "by_size_class": [h for h in het if "estimate" in h]}
+extra["population_mix"] = {str(k): float(v) for k, v in mix.sort_index().items()}
 ''')]
 
 
 def inst_cost() -> Cells:
     return [md("## Additionality and cost-effectiveness\nCost per additional unit of outcome, counting the "
                "subsidy and the agency's administration."), code('''
-cost_rows, extra = [], {}
+cost_rows = []
 cost_per_firm = programme_cost_per_firm + admin_cost_per_firm
 units = {"log_employment": ("job", "log", "employment"), "rd_spending": ("euro_rd", "level", None),
          "exporter": ("exporter", "level", None), "equity_raised": ("euro_equity", "level", None)}
@@ -486,11 +502,15 @@ assumptions = {
     "scored_call": "Near the published threshold, firms just above and just below are comparable; no "
                    "manipulation of scores.",
 }[design]
-diag = pd.DataFrame([{"diagnostic": "joint pre-trend test p-value",
+diag = pd.DataFrame([{"diagnostic": "pre-trend test p-value (DiD event study, Bonferroni)",
                       "value": "" if pretrend_p is None else f"{pretrend_p:.3f}",
                       "verdict": "" if pretrend_p is None else ("pass" if pretrend_p >= 0.05 else "fail")}])
-display(Markdown(f"**Design.** {html.escape(design)}; estimator: Callaway-Sant'Anna ({est_method}), "
-                 f"comparison: {control_group}.\\n\\n**Identifying assumptions.** {assumptions}"))
+own = {"lottery": "the RCT analysis of the lottery (ipf_eval.rct)",
+       "scored_call": "a regression discontinuity at the threshold (ipf_eval.rdd)"}.get(design)
+headline = own if (own and design_rows) else f"Callaway-Sant'Anna ({est_method}), comparison: {control_group}"
+display(Markdown(f"**Design.** {html.escape(design)}; graded estimator: {headline}; staggered DiD "
+                 f"(Callaway-Sant'Anna, {est_method}, {control_group}) alongside."
+                 f"\\n\\n**Identifying assumptions.** {assumptions}"))
 table(diag, "diagnostics computed above")
 reasons = "; ".join(grade.reasons) or "no downgrade"
 display(Markdown(f"**Grade.** Maryland level {grade.level} (design level {grade.base_level}); {html.escape(reasons)}."))
@@ -638,6 +658,64 @@ for (inst, outcome), meta in metas.items():
     ax.set_title(f"{inst}: {outcome}")
     caption(f"Forest plot of {inst} on {outcome}: country estimates and the pooled effect; source: "
             f"evidence records of the instrument evaluations.")
+'''),
+        md("## Transferability\nWhat an instrument would likely do in each country's SME population: size-class "
+           "effects pooled across the countries that evaluated it (random effects per size class), reweighted "
+           "to the target country's mix of micro, small and medium firms. A flag marks targets whose mix puts "
+           "weight on size classes no source could estimate (extrapolation)."),
+        code('''
+from ipf_eval.synthesis import transferability
+
+records = read_evidence(evidence_dir)
+mixes = {}
+for rec in records:
+    mix = (rec.get("extra") or {}).get("population_mix")
+    if rec["country"] in countries and mix:
+        mixes.setdefault(rec["country"], mix)
+cells = []
+for rec in records:
+    het = (rec.get("extra") or {}).get("heterogeneity") or {}
+    for row in het.get("by_size_class", []):
+        if row.get("std_error") and row["std_error"] > 0:
+            cells.append({"instrument": rec["instrument"], "outcome": het["outcome"], "country": rec["country"],
+                          "size_class": row["size_class"], "estimate": row["estimate"],
+                          "std_error": row["std_error"]})
+cells = pd.DataFrame(cells)
+matrix = []
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for (inst, outcome), grp in (cells.groupby(["instrument", "outcome"], sort=True) if len(cells) else []):
+        pooled_cells = []
+        for size, sub in grp.groupby("size_class", sort=True):
+            if len(sub) >= 2:
+                m = meta_analysis(sub.reset_index(drop=True), label="country").to_dict()
+                pooled_cells.append({"size_class": size, "estimate": m["estimate"], "std_error": m["std_error"]})
+            else:
+                pooled_cells.append({"size_class": size, "estimate": float(sub["estimate"].iloc[0]),
+                                     "std_error": float(sub["std_error"].iloc[0])})
+        pooled_cells = pd.DataFrame(pooled_cells)
+        for target in sorted(mixes):
+            mix = pd.DataFrame({"size_class": list(mixes[target]), "share": list(mixes[target].values())})
+            try:
+                tr = transferability(pooled_cells, target_mix=mix, cells=("size_class",),
+                                     on_extrapolation="ignore")
+            except IpfEvalError as exc:
+                display(Markdown(f"> {html.escape(inst)} in {html.escape(target)}: {html.escape(_publishable(str(exc)))}"))
+                continue
+            matrix.append({"instrument": inst, "outcome": outcome, "target": target,
+                           "cell": f"{tr.estimate:+.3f}" + (" (extrapolated)" if tr.extrapolation else ""),
+                           "covered_share": tr.coverage})
+notes(caught)
+if matrix:
+    matrix = pd.DataFrame(matrix)
+    wide = matrix.pivot(index=["instrument", "outcome"], columns="target", values="cell").reset_index()
+    wide.columns.name = None
+    table(wide, "predicted effect in each target country's SME mix, in the outcome's units (log points for "
+                "log outcomes); size-class effects pooled "
+                "across source countries from the evidence records; (extrapolated): part of the target's mix "
+                "falls in size classes without a source estimate, whose effect is then not counted")
+else:
+    display(Markdown("No size-class estimates in the evidence records yet."))
 '''),
         md("## Ranked recommendations\nEstimates pooled per instrument and outcome and ranked, with a verdict "
            "that weighs the pooled effect, the grades of the designs and agreement between countries."),
