@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 from ipf_eval.data.contract import ValidatedPanel, validate_panel
 from ipf_eval.did.sun_abraham import event_study
@@ -189,6 +191,30 @@ def test_recovers_dynamic_effects_within_bonferroni_band() -> None:
     assert np.all((tab["ci_low"] <= truth) & (truth <= tab["ci_high"]))
 
 
+def test_uniform_band_is_wider_and_reproducible(mpdta: pd.DataFrame) -> None:
+    res = event_study(mpdta, yname="lemp", tname="year", idname="countyreal", gname="first.treat")
+    band = res.uniform_band(seed=3)
+    point = res.to_frame()
+    k = len(point)
+    crit = band["critical_value"].iloc[0]
+    # between the pointwise and the Bonferroni critical values (t with G-1 df is close to normal at G=500)
+    assert stats.norm.ppf(0.975) < crit < stats.norm.ppf(1 - 0.025 / k)
+    assert (band["ci_high"] - band["ci_low"] > point["ci_high"] - point["ci_low"]).all()
+    assert (band["ci_kind"] == "uniform").all()
+    pd.testing.assert_frame_equal(band, res.uniform_band(seed=3))
+    with pytest.raises(SpecificationError, match="n_draws"):
+        res.uniform_band(n_draws=10)
+
+
+def test_uniform_band_with_independent_effects_has_the_sidak_value(mpdta: pd.DataFrame) -> None:
+    res = event_study(mpdta, yname="lemp", tname="year", idname="countyreal", gname="first.treat")
+    diag = dataclasses.replace(res, vcov=np.diag(np.diag(res.vcov)))
+    k = len(res.to_frame())
+    sidak = stats.norm.ppf(1 - (1 - 0.95 ** (1 / k)) / 2)
+    # 10,000 draws: the Monte Carlo error of the 95% quantile is about 0.01
+    assert diag.uniform_band(seed=0)["critical_value"].iloc[0] == pytest.approx(sidak, abs=0.03)
+
+
 @pytest.mark.slow
 def test_monte_carlo_coverage_of_pointwise_intervals() -> None:
     """500 small panels (50 firms x 5 periods): 95% intervals cover the truth 93-97% of the time.
@@ -199,6 +225,7 @@ def test_monte_carlo_coverage_of_pointwise_intervals() -> None:
     rng = np.random.default_rng(20260501)
     truth = {-3: 0.0, -2: 0.0, 0: 1.0, 1: 1.5}
     hits = np.zeros((500, len(truth)), dtype=bool)
+    uniform_hits = np.zeros(500, dtype=bool)
     n, periods = 50, 5
     ids = np.repeat(np.arange(n), periods)
     t = np.tile(np.arange(1, periods + 1), n)
@@ -210,13 +237,17 @@ def test_monte_carlo_coverage_of_pointwise_intervals() -> None:
         panel = ValidatedPanel(data=frame, idname="firm", tname="year", gname="g", ynames=("y",),
                                covariates=(), periods=tuple(range(1, periods + 1)),
                                cohorts=tuple(sorted({int(c) for c in g if c > 0})), n_units=n, balanced=True)
-        tab = event_study(panel, yname="y", tname="year", idname="firm", gname="g").to_frame()
-        tab = tab.set_index("event_time")
+        res = event_study(panel, yname="y", tname="year", idname="firm", gname="g")
+        tab = res.to_frame().set_index("event_time")
         lo = tab["ci_low"].to_dict()
         hi = tab["ci_high"].to_dict()
         hits[r] = [float(lo[e]) <= v <= float(hi[e]) for e, v in truth.items()]
+        band = res.uniform_band(n_draws=2000, seed=r).set_index("event_time")
+        uniform_hits[r] = all(band.loc[e, "ci_low"] <= v <= band.loc[e, "ci_high"] for e, v in truth.items())
     coverage = hits.mean(axis=0)
     assert np.all((coverage >= 0.93) & (coverage <= 0.97)), coverage
+    # the sup-t band covers all four event-time effects at once
+    assert 0.93 <= uniform_hits.mean() <= 0.97, uniform_hits.mean()
 
 
 # -- invariances, inputs ---------------------------------------------------------------------------

@@ -93,8 +93,60 @@ class EventStudyResult(ResultMixin):
                        notes=(f"Intervals: pointwise {100 * (1 - self.alpha):g}%, Student t with "
                               f"{self.n_clusters - 1} df.",))
 
-    def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
-        """Plot the event-time effects with pointwise intervals; the reference period is drawn at zero."""
+    def uniform_band(self, *, n_draws: int = 10_000, seed: int = 0) -> pd.DataFrame:
+        r"""Return a simultaneous (sup-t) band over the event times, in the tidy columns.
+
+        Parameters
+        ----------
+        n_draws
+            Gaussian draws used to find the critical value.
+        seed
+            Seed of those draws (the band is reproducible for a given seed).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The event-time rows with ``ci_low``/``ci_high`` replaced by the band, ``ci_kind="uniform"`` and
+            the ``critical_value`` used.
+
+        Notes
+        -----
+        Plug-in sup-t band (Montiel Olea and Plagborg-Møller, 2019): the critical value :math:`c` is the
+        :math:`1-\alpha` quantile of :math:`\max_e |Z_e|/\sqrt{V_{ee}}` for :math:`Z \sim N(0, V)`, with
+        :math:`V` the estimated covariance of the event-time effects (cohort shares held fixed), so
+        :math:`\hat\nu_e \pm c\,se_e` covers every :math:`\nu_e` jointly with probability
+        :math:`1-\alpha` asymptotically.
+
+        References
+        ----------
+        Montiel Olea, J. L. and Plagborg-Møller, M. (2019). Simultaneous confidence bands: theory,
+        implementation, and an application to SVARs. *Journal of Applied Econometrics* 34(1), 1-17.
+        """
+        from ipf_eval.inference.bootstrap import sup_t_critical_value
+
+        if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 100:
+            raise SpecificationError(f"uniform_band(n_draws=...) must be an integer >= 100; got {n_draws!r}")
+        se = np.sqrt(np.clip(np.diag(self.vcov), 0.0, None))
+        ok = se > 0
+        draws = np.zeros((n_draws, se.size))
+        if ok.any():
+            rng = np.random.default_rng(seed)
+            sub = self.vcov[np.ix_(ok, ok)]
+            draws[:, ok] = rng.multivariate_normal(np.zeros(int(ok.sum())), sub, size=n_draws,
+                                                   method="eigh")
+        crit = sup_t_critical_value(draws, se, alpha=self.alpha)
+        band = self.event_times.copy()
+        band["ci_low"] = band["estimate"] - crit * band["std_error"]
+        band["ci_high"] = band["estimate"] + crit * band["std_error"]
+        band["ci_kind"] = "uniform"
+        band["critical_value"] = crit
+        return band
+
+    def plot(self, *, ax: Axes | None = None, uniform: bool = True, seed: int = 0, **kwargs: Any) -> Axes:
+        """Plot the event-time effects with pointwise intervals and (by default) the uniform sup-t band.
+
+        The reference period is drawn at zero; ``seed`` fixes the draws of :meth:`uniform_band`.
+        """
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -102,6 +154,10 @@ class EventStudyResult(ResultMixin):
         et = self.event_times
         e = et["event_time"].to_numpy()
         est = et["estimate"].to_numpy()
+        if uniform and len(et):
+            band = self.uniform_band(seed=seed)
+            ax.fill_between(e, band["ci_low"].to_numpy(), band["ci_high"].to_numpy(), alpha=0.2,
+                            step="mid", label=f"uniform {100 * (1 - self.alpha):.0f}% band")
         ax.errorbar(e, est, yerr=[est - et["ci_low"].to_numpy(), et["ci_high"].to_numpy() - est],
                     fmt="o", capsize=3, label="estimate", **kwargs)
         ax.plot([self.reference_period], [0.0], marker="D", color="grey", linestyle="none",
