@@ -135,6 +135,52 @@ def _spec(func: str, prep: _Prepared, args: Mapping[str, object]) -> Specificati
     return Specification(estimator=func, arguments=args, n_obs=n, n_units=n, dropped=prep.cs.dropped)
 
 
+def _weighting_result(
+    method: str,
+    prep: _Prepared,
+    d: np.ndarray,
+    w0: np.ndarray,
+    psi: np.ndarray,
+    att: float,
+    *,
+    yname: str,
+    treatname: str,
+    covariates: Sequence[str],
+    trim: Trim,
+    alpha: float,
+    n_control: int,
+    notes: list[str],
+    variance_method: str,
+) -> EffectResult:
+    """Assemble the result shared by :func:`ipw` and :func:`aipw`: SE from the influence function, balance."""
+    se = float(np.sqrt(np.sum(psi**2)) / psi.size)
+    w_all = np.where(d == 1, 1.0, w0 * (d.sum() / w0.sum()))
+    bal = BalanceResult(
+        table=balance_table(prep.cs.X[prep.keep], d, prep.cs.xnames, w_all),
+        method="ipw",
+        specification=_spec("balance", prep, {"treatname": treatname}),
+    )
+    args = {"yname": yname, "treatname": treatname, "covariates": list(covariates), "trim": trim,
+            "alpha": alpha}
+    return EffectResult(
+        method=method,
+        estimand="ATT",
+        outcome=yname,
+        estimate=att,
+        std_error=se,
+        alpha=alpha,
+        n_treated=int(d.sum()),
+        n_control=n_control,
+        n_trimmed=prep.n_trimmed,
+        balance=bal,
+        variance_method=variance_method,
+        specification=_spec(method, prep, args),
+        weights=_weights_series(prep, w_all),
+        influence=psi,
+        notes=tuple(notes),
+    )
+
+
 def ipw(
     data: pd.DataFrame,
     *,
@@ -201,7 +247,7 @@ def ipw(
     )
     d = prep.cs.d[prep.keep]
     y = np.asarray(prep.cs.y)[prep.keep]
-    ps, Z, n = prep.fit.ps, prep.fit.Z, d.size
+    ps, Z = prep.fit.ps, prep.fit.Z
     w1 = d
     w0 = ps * (1 - d) / (1 - ps)
     notes = list(prep.notes)
@@ -212,37 +258,10 @@ def ipw(
     inf_treat = w1 * (y - eta1) / np.mean(w1)
     m2 = np.mean((w0 * (y - eta0))[:, None] * Z, axis=0)
     inf_cont = (w0 * (y - eta0) + prep.fit.linear_rep(d) @ m2) / np.mean(w0)
-    psi = inf_treat - inf_cont
-    se = float(np.sqrt(np.sum(psi**2)) / n)
-    w_all = np.where(d == 1, 1.0, w0 * (d.sum() / w0.sum()))
-    bal = BalanceResult(
-        table=balance_table(prep.cs.X[prep.keep], d, prep.cs.xnames, w_all),
-        method="ipw",
-        specification=_spec("balance", prep, {"treatname": treatname}),
-    )
-    args = {
-        "yname": yname,
-        "treatname": treatname,
-        "covariates": list(covariates),
-        "trim": trim,
-        "alpha": alpha,
-    }
-    return EffectResult(
-        method="ipw",
-        estimand="ATT",
-        outcome=yname,
-        estimate=float(att),
-        std_error=se,
-        alpha=alpha,
-        n_treated=int(d.sum()),
-        n_control=int((1 - d).sum()),
-        n_trimmed=prep.n_trimmed,
-        balance=bal,
+    return _weighting_result(
+        "ipw", prep, d, w0, inf_treat - inf_cont, float(att), yname=yname, treatname=treatname,
+        covariates=covariates, trim=trim, alpha=alpha, n_control=int((1 - d).sum()), notes=notes,
         variance_method="influence function incl. estimated propensity score",
-        specification=_spec("ipw", prep, args),
-        weights=_weights_series(prep, w_all),
-        influence=psi,
-        notes=tuple(notes),
     )
 
 
@@ -337,35 +356,8 @@ def aipw(
     m2 = np.mean((w0 * (r - eta0))[:, None] * Z, axis=0)
     m3 = np.mean(w0[:, None] * Z, axis=0)
     inf_cont = (w0 * (r - eta0) + lin_ps @ m2 - lin_ols @ m3) / np.mean(w0)
-    psi = inf_treat - inf_cont
-    se = float(np.sqrt(np.sum(psi**2)) / n)
-    w_all = np.where(d == 1, 1.0, w0 * (d.sum() / w0.sum()))
-    bal = BalanceResult(
-        table=balance_table(prep.cs.X[prep.keep], d, prep.cs.xnames, w_all),
-        method="ipw",
-        specification=_spec("balance", prep, {"treatname": treatname}),
-    )
-    args = {
-        "yname": yname,
-        "treatname": treatname,
-        "covariates": list(covariates),
-        "trim": trim,
-        "alpha": alpha,
-    }
-    return EffectResult(
-        method="aipw",
-        estimand="ATT",
-        outcome=yname,
-        estimate=float(att),
-        std_error=se,
-        alpha=alpha,
-        n_treated=int(d.sum()),
-        n_control=int(c.sum()),
-        n_trimmed=prep.n_trimmed,
-        balance=bal,
+    return _weighting_result(
+        "aipw", prep, d, w0, inf_treat - inf_cont, float(att), yname=yname, treatname=treatname,
+        covariates=covariates, trim=trim, alpha=alpha, n_control=int(c.sum()), notes=notes,
         variance_method="influence function incl. estimated propensity score and outcome model",
-        specification=_spec("aipw", prep, args),
-        weights=_weights_series(prep, w_all),
-        influence=psi,
-        notes=tuple(notes),
     )
