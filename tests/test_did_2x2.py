@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import matplotlib
 import numpy as np
@@ -15,21 +14,6 @@ from ipf_eval.did.did_2x2 import did_2x2
 from ipf_eval.errors import DataError, EstimationError, EstimationWarning, SpecificationError
 
 matplotlib.use("Agg")
-
-
-def load_mpdta() -> pd.DataFrame:
-    import moderndid
-
-    path = os.path.join(os.path.dirname(moderndid.__file__), "core", "datasets", "mpdta_long.pkl.gz")
-    return pd.read_pickle(path)
-
-
-@pytest.fixture(scope="module")
-def mpdta() -> pd.DataFrame:
-    data = load_mpdta()
-    assert data.groupby("first.treat")["countyreal"].nunique().to_dict() == {0: 309, 2004: 20, 2006: 40,
-                                                                                2007: 131}
-    return data
 
 
 def make_panel(seed: int, *, n_units: int = 120, drop_share: float = 0.0) -> pd.DataFrame:

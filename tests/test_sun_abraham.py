@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 
 import matplotlib
 import numpy as np
@@ -18,21 +17,6 @@ from ipf_eval.did.sun_abraham import event_study
 from ipf_eval.errors import DataWarning, EstimationError, EstimationWarning, SpecificationError
 
 matplotlib.use("Agg")
-
-
-def load_mpdta() -> pd.DataFrame:
-    import moderndid
-
-    path = os.path.join(os.path.dirname(moderndid.__file__), "core", "datasets", "mpdta_long.pkl.gz")
-    return pd.read_pickle(path)
-
-
-@pytest.fixture(scope="module")
-def mpdta() -> pd.DataFrame:
-    data = load_mpdta()
-    assert data.groupby("first.treat")["countyreal"].nunique().to_dict() == {0: 309, 2004: 20, 2006: 40,
-                                                                                2007: 131}
-    return data
 
 
 def simulate(seed: int, *, n_units: int = 300, n_periods: int = 8, shares: dict[int, float] | None = None,

@@ -4,7 +4,6 @@ errors."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -23,22 +22,6 @@ from ipf_eval.errors import DataError, DataWarning, EstimationError, EstimationW
 matplotlib.use("Agg")
 
 REFERENCE = Path(__file__).parent / "reference" / "twfe" / "twfe_mpdta.csv"
-
-
-def load_mpdta() -> pd.DataFrame:
-    import moderndid
-
-    path = os.path.join(os.path.dirname(moderndid.__file__), "core", "datasets", "mpdta_long.pkl.gz")
-    return pd.read_pickle(path)
-
-
-@pytest.fixture(scope="module")
-def mpdta() -> pd.DataFrame:
-    data = load_mpdta()
-    counts = data.groupby("first.treat")["countyreal"].nunique().to_dict()
-    assert counts == {0: 309, 2004: 20, 2006: 40, 2007: 131}
-    assert len(data) == 2500
-    return data
 
 
 def make_panel(seed: int, *, n_units: int = 80, n_periods: int = 6, drop_share: float = 0.0) -> pd.DataFrame:
