@@ -94,7 +94,6 @@ def _evidence() -> pd.DataFrame:
 
 
 def test_recommendations_rank_and_words() -> None:
-    pytest.importorskip("ipf_eval.synthesis.meta")
     evidence = _evidence()
     before = evidence.copy(deep=True)
     table = recommendations(evidence).to_frame()
@@ -111,7 +110,6 @@ def test_recommendations_rank_and_words() -> None:
 
 
 def test_recommendations_single_country_is_noted() -> None:
-    pytest.importorskip("ipf_eval.synthesis.meta")
     ev = _evidence().query("country == 'AT' and instrument == 'loan_guarantee'")
     row = recommendations(ev).to_frame().iloc[0]
     assert row["verdict"] == "promising"  # interval excludes zero but only one country agrees

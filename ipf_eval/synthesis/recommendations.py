@@ -32,9 +32,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from ipf_eval.errors import DataError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
+from ipf_eval.synthesis.meta import meta_analysis
 
 __all__ = [
     "OUTCOME_FAMILIES",
@@ -229,8 +231,6 @@ def recommendations(
     What Works Centre for Local Economic Growth (2016). Guide to scoring evidence using the Maryland
     Scientific Methods Scale.
     """
-    from ipf_eval.synthesis.meta import meta_analysis
-
     missing = [c for c in _REQUIRED if c not in evidence.columns]
     if missing:
         raise DataError(
@@ -244,7 +244,7 @@ def recommendations(
             f"{bad_se[['country', 'instrument', 'outcome']].head(3).to_dict('records')!r}."
         )
     directions = dict(directions or {})
-    z = _normal_quantile(1 - alpha / 2)
+    z = float(norm.ppf(1 - alpha / 2))
     rows = []
     for (instrument, outcome), grp in evidence.groupby(["instrument", "outcome"], sort=True):
         direction = int(directions.get(str(outcome), 1))
@@ -298,8 +298,3 @@ def recommendations(
     )
     return RecommendationTable(table=table, specification=spec)
 
-
-def _normal_quantile(p: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(p))
