@@ -15,7 +15,8 @@ from ipf_eval.pipeline import cli
 from ipf_eval.pipeline import runner as runner_mod
 
 
-def _fake(notebook: str, output: str, parameters: dict[str, Any], timeout: int, cwd: str) -> None:
+def _fake(notebook: str, output: str, parameters: dict[str, Any], timeout: int, cwd: str,
+          reuse_kernel: bool = False) -> None:
     from ipf_eval.pipeline import write_evidence
 
     Path(output).write_text(Path(notebook).read_text())

@@ -191,6 +191,38 @@ def test_negative_cost(tmp_path: Path) -> None:
         load_instrument_file(f)
 
 
+def test_country_cost_override(tmp_path: Path) -> None:
+    # NO overrides alpha's administrative cost only; AT keeps the instrument file's costs
+    batch = make_project(tmp_path, {"NO": ["alpha", "beta"], "AT": ["alpha"]},
+                         country_over={"NO": {"costs": {"alpha": {"admin_cost_per_firm": 250.0}}}})
+    runs = {r.run_id: r.parameters for r in build_plan(batch).runs}
+
+    def costs(run: str) -> tuple[float, float]:
+        return runs[run]["programme_cost_per_firm"], runs[run]["admin_cost_per_firm"]
+
+    assert costs("NO/alpha") == (1000.0, 250.0)
+    assert costs("NO/beta") == (1000.0, 0.0)
+    assert costs("AT/alpha") == (1000.0, 0.0)
+    write_yaml(tmp_path / "params" / "countries" / "NO.yaml",
+               country_yaml("NO", ["alpha", "beta"], costs={"beta": {"programme_cost_per_firm": 40.5}}))
+    runs = {r.run_id: r.parameters for r in build_plan(batch).runs}
+    assert runs["NO/beta"]["programme_cost_per_firm"] == 40.5
+    assert runs["NO/alpha"]["admin_cost_per_firm"] == 0.0
+
+
+@pytest.mark.parametrize(("costs", "message"), [
+    ({"gamma": {"programme_cost_per_firm": 5.0}},
+     r"costs are given for \['gamma'\], which this country does not run"),
+    ({"alpha": {}}, r"costs\.alpha.*the override sets no cost"),
+    ({"alpha": {"programme_cost_per_firm": 0}}, r"costs\.alpha\.programme_cost_per_firm.*greater than 0"),
+    ({"alpha": {"subsidy": 5}}, r"costs\.alpha\.subsidy.*remove the key or fix its spelling"),
+])
+def test_country_cost_override_rejects(tmp_path: Path, costs: dict[str, object], message: str) -> None:
+    f = write_yaml(tmp_path / "NO.yaml", country_yaml("NO", ["alpha"], costs=costs))
+    with pytest.raises(ParameterError, match=message):
+        load_country_file(f)
+
+
 # --------------------------------------------------------------------------------------------- batch
 def test_batch_defaults(tmp_path: Path) -> None:
     f = tmp_path / "batch.yaml"
@@ -304,9 +336,10 @@ def test_build_plan(tmp_path: Path) -> None:
 
 def test_only(tmp_path: Path) -> None:
     plan = build_plan(make_project(tmp_path, {"NO": ["alpha", "beta"], "AT": ["alpha"]}), only="NO/beta")
-    assert plan.selected == {"NO/beta", "NO"}
+    # the synthesis pools every country, so it is re-run with any subset
+    assert plan.selected == {"NO/beta", "NO", "synthesis"}
     plan = build_plan(tmp_path / "params" / "batch.yaml", only="AT")
-    assert plan.selected == {"AT/alpha", "AT"}
+    assert plan.selected == {"AT/alpha", "AT", "synthesis"}
     with pytest.raises(ParameterError, match=r"country 'SE', which is not in 'countries'"):
         build_plan(tmp_path / "params" / "batch.yaml", only="SE")
     with pytest.raises(ParameterError, match=r"instrument 'beta', which country 'AT' does not run"):

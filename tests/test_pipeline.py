@@ -82,7 +82,8 @@ def test_faults_in_a_process_pool_then_resume(tmp_path: Path, monkeypatch: pytes
     # resume: nothing changed, so the good runs are skipped and the failed ones run again
     html_before = (out / "AT" / "alpha.html").stat().st_mtime_ns
     again = run_batch(build_plan(batch, only="AT/alpha"), resume=True, workers=0, progress=False)
-    assert [(o.run_id, o.status) for o in again.outcomes] == [("AT/alpha", "skipped"), ("AT", "skipped")]
+    assert [(o.run_id, o.status) for o in again.outcomes] == [("AT/alpha", "skipped"), ("AT", "skipped"),
+                                                              ("synthesis", "skipped")]
     assert again.exit_code == 0
     assert (out / "AT" / "alpha.html").stat().st_mtime_ns == html_before
     assert not _kernels_of_this_process()
@@ -147,7 +148,8 @@ def test_publish_failure_is_a_failed_run(tmp_path: Path, monkeypatch: pytest.Mon
     assert _no_temporaries(tmp_path / "reports")
 
 
-def _fake_papermill(notebook: str, output: str, parameters: dict[str, Any], timeout: int, cwd: str) -> None:
+def _fake_papermill(notebook: str, output: str, parameters: dict[str, Any], timeout: int, cwd: str,
+                    reuse_kernel: bool = False) -> None:
     """Stand-in for papermill: copy the notebook and write the evidence the real notebook would write."""
     from ipf_eval.pipeline import write_evidence
 
@@ -162,7 +164,8 @@ def _fake_papermill(notebook: str, output: str, parameters: dict[str, Any], time
 def test_kernel_start_error_is_retried_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
-    def flaky(notebook: str, output: str, parameters: dict[str, Any], timeout: int, cwd: str) -> None:
+    def flaky(notebook: str, output: str, parameters: dict[str, Any], timeout: int, cwd: str,
+              reuse_kernel: bool = False) -> None:
         calls.append(notebook)
         if len(calls) == 1:
             raise RuntimeError("Kernel didn't respond in 60 seconds")

@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--params", default="params/batch.yaml",
                         help="batch file (default params/batch.yaml)")
     render.add_argument("--only", default=None, metavar="COUNTRY[/INSTRUMENT]",
-                        help="run one country (with its country report) or one instrument of it")
+                        help="run one country or one instrument of it, then its country report and the "
+                             "synthesis")
     render.add_argument("--workers", type=int, default=None,
                         help="worker processes (default from batch file; 0 = in process)")
     render.add_argument("--scheduler", default=None, metavar="ADDRESS",

@@ -36,6 +36,7 @@ from ipf_eval.errors import ParameterError
 __all__ = [
     "OUTCOMES",
     "BatchParams",
+    "CostOverride",
     "CountryParams",
     "EstimatorParams",
     "FileSource",
@@ -167,8 +168,26 @@ class FileSource(_Model):
     columns: dict[ColumnName, ColumnName] = Field(default_factory=dict)
 
 
+class CostOverride(_Model):
+    """A country's own programme costs for one instrument; a key left out keeps the instrument's value."""
+
+    programme_cost_per_firm: float | None = Field(default=None, gt=0)
+    admin_cost_per_firm: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> CostOverride:
+        if self.programme_cost_per_firm is None and self.admin_cost_per_firm is None:
+            raise ValueError("the override sets no cost; give programme_cost_per_firm and/or "
+                             "admin_cost_per_firm, or remove the instrument from 'costs'")
+        return self
+
+
 class CountryParams(_Model):
-    """One country: its agency, data, disclosure profile and the instruments it runs."""
+    """One country: its agency, data, disclosure profile, the instruments it runs and its own costs.
+
+    ``costs`` maps an instrument name to the country's programme costs where they differ from the
+    instrument file's (subsidy levels and administration differ between agencies).
+    """
 
     code: CountryCode
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -177,12 +196,17 @@ class CountryParams(_Model):
     disclosure_profile: Literal["statistical_office", "research_data_centre"] = "statistical_office"
     instruments: list[Name] = Field(min_length=1)
     context: Text = ""
+    costs: dict[Name, CostOverride] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_instruments(self) -> CountryParams:
         dup = sorted({i for i in self.instruments if self.instruments.count(i) > 1})
         if dup:
             raise ValueError(f"instruments {dup!r} are listed more than once; list each once")
+        unknown = sorted(set(self.costs) - set(self.instruments))
+        if unknown:
+            raise ValueError(f"costs are given for {unknown!r}, which this country does not run "
+                             f"(instruments: {self.instruments!r}); fix the name or add the instrument")
         return self
 
 
@@ -236,6 +260,7 @@ class BatchParams(_Model):
     timeout: int = Field(default=1200, ge=10, le=86_400)
     seed: int = Field(default=2024, ge=0, le=2**32 - 1)
     synthesis: bool = True
+    reuse_kernels: bool = True
     case_studies: list[CaseStudy] = Field(default_factory=lambda: list(_CASE_STUDIES))
 
     @model_validator(mode="after")

@@ -141,6 +141,12 @@ def _instrument_parameters(country: CountryParams, inst: InstrumentParams,
                            batch: BatchParams, data_path: str, evidence: Path) -> dict[str, Any]:
     est = inst.estimator
     data = country.data
+    own = country.costs.get(inst.name)
+    programme = inst.costs.programme_cost_per_firm
+    admin = inst.costs.admin_cost_per_firm
+    if own is not None:
+        programme = own.programme_cost_per_firm if own.programme_cost_per_firm is not None else programme
+        admin = own.admin_cost_per_firm if own.admin_cost_per_firm is not None else admin
     return {
         "country": country.code,
         "country_name": country.name,
@@ -163,8 +169,8 @@ def _instrument_parameters(country: CountryParams, inst: InstrumentParams,
         "bootstrap": est.bootstrap,
         "n_boot": est.n_boot,
         "alpha": est.alpha,
-        "programme_cost_per_firm": inst.costs.programme_cost_per_firm,
-        "admin_cost_per_firm": inst.costs.admin_cost_per_firm,
+        "programme_cost_per_firm": programme,
+        "admin_cost_per_firm": admin,
         "seed": batch.seed,
         "evidence_path": str(evidence),
         "context": country.context,
@@ -181,8 +187,9 @@ def build_plan(batch_file: Path | str, *, only: str | None = None, project_root:
         The batch file, normally ``params/batch.yaml``; country and instrument files are read from the
         ``countries/`` and ``instruments/`` folders next to it.
     only
-        ``"CC"`` or ``"CC/instrument"`` to select a subset (that country's instrument runs and its country
-        report); ``None`` selects everything.
+        ``"CC"`` or ``"CC/instrument"`` to select a subset: that country's instrument runs, its country
+        report and the synthesis (which pools the new evidence with the other countries' evidence already
+        in the output folder); ``None`` selects everything.
     project_root
         Root that relative paths are resolved from and confined to; defaults to the parent of the folder
         that holds the batch file.
@@ -291,5 +298,7 @@ def _select(runs: list[Run], only: tuple[str, str | None] | None, countries: Map
         runs_there = [i for i in countries[code].instruments if i in instruments]
         raise ParameterError(f"--only names instrument {name!r}, which country {code!r} does not run in this "
                              f"batch (it runs {runs_there!r}); pick one of those")
+    # the synthesis pools every country's evidence, so a re-run country changes it too
     return {r.run_id for r in runs
-            if r.country == code and (r.kind == "country" or name is None or r.instrument == name)}
+            if r.kind == "synthesis"
+            or (r.country == code and (r.kind == "country" or name is None or r.instrument == name))}

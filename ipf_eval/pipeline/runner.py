@@ -34,6 +34,7 @@ from ipf_eval.pipeline._io import (
     remove_stale_temporaries,
     stable_hash,
 )
+from ipf_eval.pipeline._kernels import discard_warm_kernel, execute_warm
 from ipf_eval.pipeline.plan import Plan, Run
 from ipf_eval.pipeline.render import (
     notebook_to_html,
@@ -95,7 +96,10 @@ class BatchReport:
 # One run (executed in a worker process)
 # ---------------------------------------------------------------------------------------------------------
 def _papermill_execute(notebook: str, output: str, parameters: dict[str, Any], timeout: int,
-                       cwd: str) -> None:
+                       cwd: str, reuse_kernel: bool = False) -> None:
+    if reuse_kernel:
+        execute_warm(notebook, output, parameters=parameters, kernel_name=KERNEL, timeout=timeout, cwd=cwd)
+        return
     import papermill
 
     papermill.execute_notebook(notebook, output, parameters=parameters, kernel_name=KERNEL,
@@ -172,7 +176,7 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
             attempts += 1
             try:
                 _papermill_execute(str(task["notebook"]), str(tmp_nb), params, int(task["timeout"]),
-                                   str(task["cwd"]))
+                                   str(task["cwd"]), bool(task.get("reuse_kernel", False)))
                 break
             except Exception as exc:
                 if attempts == 1 and _is_kernel_start_error(exc):
@@ -348,8 +352,9 @@ def _up_to_date(run: Run, entry: Mapping[str, Any] | None, key: str) -> bool:
 # ---------------------------------------------------------------------------------------------------------
 # The batch
 # ---------------------------------------------------------------------------------------------------------
-def _task(run: Run, plan: Plan, timeout: int) -> dict[str, Any]:
+def _task(run: Run, plan: Plan, timeout: int, reuse_kernel: bool) -> dict[str, Any]:
     return {"run_id": run.run_id, "notebook": str(run.notebook), "parameters": dict(run.parameters),
+            "reuse_kernel": reuse_kernel,
             "executed": str(run.executed), "failed": str(run.failed), "html": str(run.html),
             "evidence": str(run.evidence) if run.evidence else None, "title": run.title,
             "timeout": timeout, "cwd": str(plan.notebooks_dir)}
@@ -360,7 +365,8 @@ def _on_complete(outcome: RunOutcome) -> None:
 
 
 def run_batch(plan: Plan, *, workers: int | None = None, scheduler: str | None = None, resume: bool = False,
-              timeout: int | None = None, progress: bool = True) -> BatchReport:
+              timeout: int | None = None, progress: bool = True,
+              reuse_kernels: bool | None = None) -> BatchReport:
     """Run the selected runs of a plan stage by stage and write the index pages and ``evidence.csv``.
 
     Parameters
@@ -377,6 +383,10 @@ def run_batch(plan: Plan, *, workers: int | None = None, scheduler: str | None =
         Per-cell execution timeout in seconds (default: the batch file's ``timeout``).
     progress
         Show a tqdm progress bar on stderr.
+    reuse_kernels
+        Keep one kernel per worker and reset it between notebooks instead of starting one per notebook
+        (default: the batch file's ``reuse_kernels``, itself ``True``); see
+        :mod:`ipf_eval.pipeline._kernels`.  Runs sent to a Dask ``scheduler`` always start fresh kernels.
 
     Returns
     -------
@@ -395,12 +405,13 @@ def run_batch(plan: Plan, *, workers: int | None = None, scheduler: str | None =
     start = time.perf_counter()
     n_workers = plan.batch.workers if workers is None else workers
     limit = plan.batch.timeout if timeout is None else timeout
+    reuse = (plan.batch.reuse_kernels if reuse_kernels is None else reuse_kernels) and scheduler is None
     for folder, what in ((plan.output_dir, "output folder"), (plan.work_dir, "work folder"),
                          (plan.evidence_dir, "evidence folder")):
         ensure_writable_dir(folder, what=what)
     with _batch_lock(plan.work_dir / "batch.lock"):
         return _run_locked(plan, n_workers=n_workers, scheduler=scheduler, resume=resume, limit=limit,
-                           progress=progress, start=start)
+                           progress=progress, start=start, reuse=reuse)
 
 
 @contextlib.contextmanager
@@ -430,7 +441,7 @@ def _batch_lock(path: Path) -> Iterator[None]:
 
 
 def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bool, limit: int,
-                progress: bool, start: float) -> BatchReport:
+                progress: bool, start: float, reuse: bool) -> BatchReport:
     from tqdm.auto import tqdm
 
     remove_stale_temporaries(plan.output_dir)
@@ -450,7 +461,7 @@ def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bo
                     outcomes.append(RunOutcome(run.run_id, "skipped", notebook=str(run.executed)))
                     bar.update(1)
                     continue
-                tasks.append(_task(run, plan, limit))
+                tasks.append(_task(run, plan, limit, reuse))
             for result in executor.map_completed(execute_run, tasks):
                 outcome = RunOutcome(**result)
                 outcomes.append(outcome)
@@ -470,6 +481,7 @@ def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bo
         raise
     finally:
         bar.close()
+        discard_warm_kernel()  # the in-process (workers=0) kernel; pool workers shut theirs down on exit
     write_evidence_csv(plan.evidence_dir, plan.output_dir / "evidence.csv")
     write_indexes(plan, manifest)
     order = {r.run_id: i for i, r in enumerate(selected)}

@@ -1,0 +1,212 @@
+"""Warm kernels: one Jupyter kernel per worker, reset between notebooks instead of restarted.
+
+Starting a kernel and importing pandas, statsmodels, matplotlib and ipf_eval costs about 4.5 s per notebook
+on the reference machine, more than most notebooks' own compute.  A worker therefore keeps its kernel
+between runs and, before each notebook, restores it to the state of a fresh kernel as far as a notebook
+can observe it:
+
+* the user namespace, input/output history and the execution counter (``InteractiveShell.reset`` with
+  ``new_session=True``, so the executed notebook is numbered from 1 as from a fresh kernel);
+* the working directory, ``sys.path``, ``os.environ``, the warning filters and ``warnings.showwarning``;
+* matplotlib's rcParams (the notebooks and seaborn's themes change them) and every open figure;
+* the legacy global random states of ``random`` and ``numpy.random`` (the notebooks seed their own
+  generators, but a library call that used the global state would otherwise differ between runs).
+
+Imported modules stay imported: that is the saving.  Module-level state of ipf_eval is immutable
+(constants and tables), so what a notebook computes does not depend on which notebooks the kernel ran
+before; ``tests/test_pipeline_kernels.py`` checks that evidence files are byte-identical to those from fresh
+kernels.  A kernel is discarded after any failed run (it may be dead, busy or in an unknown state) and
+after :data:`MAX_RUNS_PER_KERNEL` runs, to bound memory.
+
+Why hand-written: papermill and nbclient start one kernel per notebook and offer no reset; nbclient
+accepts an existing kernel manager (``km=``), which this module supplies through a papermill engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+from ipf_eval.errors import PipelineError
+
+__all__ = ["ENGINE_NAME", "MAX_RUNS_PER_KERNEL", "discard_warm_kernel", "execute_warm", "register_engine"]
+
+ENGINE_NAME = "ipf_eval_warm"
+MAX_RUNS_PER_KERNEL = 32
+
+# Run silently in the kernel before every notebook.  The first time it records the pristine state (after
+# importing matplotlib, whose rcParams are part of it); every time it restores that state.  Names live in
+# a private module so the user namespace stays empty.
+_RESET_CODE = r'''
+def _ipf_eval_reset(cwd):
+    import gc, os, random, sys, types, warnings
+    state = sys.modules.get("_ipf_eval_warm_state")
+    if state is None:
+        import matplotlib
+        import matplotlib.pyplot
+        import numpy
+        state = types.ModuleType("_ipf_eval_warm_state")
+        state.filters = list(warnings.filters)
+        state.showwarning = warnings.showwarning
+        state.formatwarning = warnings.formatwarning
+        state.rc = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+        state.path = list(sys.path)
+        state.environ = dict(os.environ)
+        state.random = random.getstate()
+        state.np_random = numpy.random.get_state()
+        sys.modules["_ipf_eval_warm_state"] = state
+    else:
+        import matplotlib
+        import matplotlib.pyplot
+        import numpy
+        matplotlib.pyplot.close("all")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            matplotlib.rcParams.update(state.rc)
+        warnings.filters[:] = state.filters
+        getattr(warnings, "_filters_mutated", lambda: None)()
+        warnings.showwarning = state.showwarning
+        warnings.formatwarning = state.formatwarning
+        sys.path[:] = state.path
+        os.environ.clear()
+        os.environ.update(state.environ)
+        random.setstate(state.random)
+        numpy.random.set_state(state.np_random)
+    get_ipython().reset(new_session=True, aggressive=False)
+    os.chdir(cwd)
+    gc.collect()
+'''
+
+_local = threading.local()
+
+
+def _make_engine() -> type:
+    """Build the papermill engine class (imports papermill lazily)."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine
+    from papermill.utils import merge_kwargs, remove_args
+
+    class _ResettingClient(PapermillNotebookClient):
+        """Runs the reset in the (reused) kernel before the cells; keeps the kernel when done."""
+
+        def __init__(self, nb_man: Any, *, reset_cwd: str, **kw: Any) -> None:
+            super().__init__(nb_man, **kw)
+            self._reset_cwd = reset_cwd
+
+        def papermill_execute_cells(self) -> None:
+            code = _RESET_CODE + f"\n_ipf_eval_reset({self._reset_cwd!r})\n"
+            this: Any = self  # nbclient's traitlets are untyped for mypy
+            reply = this.wait_for_reply(this.kc.execute(code, silent=True, store_history=False))
+            content = (reply or {}).get("content", {})
+            if content.get("status") != "ok":
+                raise PipelineError(f"resetting the reused kernel failed: {content.get('ename')}: "
+                                    f"{content.get('evalue')}; run with fresh kernels (reuse_kernels: false)")
+            super().papermill_execute_cells()
+
+        def execute(self, **kwargs: Any) -> Any:
+            try:
+                return super().execute(**kwargs)
+            finally:
+                this: Any = self
+                if this.kc is not None:
+                    this.kc.stop_channels()
+                    this.kc = None
+
+    class WarmEngine(NBClientEngine):
+        """papermill engine executing in the worker's warm kernel (``km`` and ``reset_cwd`` required)."""
+
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                     stdout_file: Any = None, stderr_file: Any = None,
+                                     start_timeout: int = 60, execution_timeout: int | None = None,
+                                     **kwargs: Any) -> Any:
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
+                                 kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
+                                 stderr_file=stderr_file)
+            return _ResettingClient(nb_man, **final).execute()
+
+    return WarmEngine
+
+
+def register_engine() -> None:
+    """Register the warm-kernel engine with papermill (idempotent)."""
+    from papermill.engines import papermill_engines
+
+    if ENGINE_NAME not in papermill_engines._engines:
+        papermill_engines.register(ENGINE_NAME, _make_engine())
+
+
+def _warm_manager(kernel_name: str) -> Any:
+    """Return this thread's kernel manager (nbclient starts it on first use); recycle it after many runs."""
+    km = getattr(_local, "km", None)
+    if km is not None and (getattr(_local, "runs", 0) >= MAX_RUNS_PER_KERNEL or not _is_alive(km)):
+        discard_warm_kernel()
+        km = None
+    if km is None:
+        from jupyter_client import AsyncKernelManager
+
+        km = AsyncKernelManager(kernel_name=kernel_name)
+        _local.km, _local.runs = km, 0
+        _register_shutdown()
+    return km
+
+
+def _is_alive(km: Any) -> bool:
+    if not km.has_kernel:
+        return True  # created, not started yet
+    from jupyter_core.utils import run_sync
+
+    with contextlib.suppress(Exception):
+        return bool(run_sync(km.is_alive)())
+    return False
+
+
+def execute_warm(notebook: str, output: str, *, parameters: dict[str, Any], kernel_name: str, timeout: int,
+                 cwd: str) -> None:
+    """Execute ``notebook`` into ``output`` with papermill in this thread's warm kernel.
+
+    The kernel is reset before the first cell (see the module docstring); on any exception it is shut
+    down and the next call starts a fresh one.
+    """
+    import papermill
+
+    register_engine()
+    km = _warm_manager(kernel_name)
+    try:
+        papermill.execute_notebook(notebook, output, parameters=parameters, kernel_name=kernel_name,
+                                   engine_name=ENGINE_NAME, km=km, reset_cwd=cwd, progress_bar=False,
+                                   log_output=False, execution_timeout=timeout, start_timeout=60, cwd=cwd)
+    except BaseException:
+        discard_warm_kernel()
+        raise
+    _local.runs = getattr(_local, "runs", 0) + 1
+
+
+def discard_warm_kernel() -> None:
+    """Shut down this thread's warm kernel, if any (safe to call when there is none)."""
+    km = getattr(_local, "km", None)
+    _local.km, _local.runs = None, 0
+    if km is None:
+        return
+    from jupyter_core.utils import run_sync
+
+    with contextlib.suppress(Exception):
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    with contextlib.suppress(Exception):
+        run_sync(km.cleanup_resources)()
+
+
+def _register_shutdown() -> None:
+    """Shut the kernel down when this (worker) process exits; once per process."""
+    if getattr(_register_shutdown, "done", False):
+        return
+    import atexit
+    from multiprocessing import util
+
+    # Pool workers leave through os._exit after running multiprocessing's finalizers, not atexit.
+    util.Finalize(None, discard_warm_kernel, exitpriority=10)
+    atexit.register(discard_warm_kernel)
+    _register_shutdown.done = True  # type: ignore[attr-defined]

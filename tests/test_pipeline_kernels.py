@@ -1,0 +1,160 @@
+"""Warm kernels (ipf_eval.pipeline._kernels): a reused kernel must look like a fresh one to every notebook."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import psutil
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_notebook
+
+from ipf_eval.pipeline import _kernels
+from ipf_eval.pipeline import runner as runner_mod
+from ipf_eval.pipeline.plan import build_plan
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+# A notebook that changes every piece of kernel state the reset restores.
+POLLUTE = '''
+import os, random, sys, warnings
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+matplotlib.rcParams["figure.dpi"] = 11
+plt.figure()
+warnings.simplefilter("error")
+warnings.showwarning = lambda *a, **k: None
+np.random.seed(5)
+random.seed(5)
+os.chdir("/")
+sys.path.append("/nowhere")
+os.environ["IPF_EVAL_POLLUTED"] = "1"
+secret = 42
+'''
+
+# What a notebook could observe of that state, written as JSON.
+PROBE = '''
+import json, os, random, sys, warnings
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+state = {
+    "dpi": matplotlib.rcParams["figure.dpi"], "figures": len(plt.get_fignums()),
+    "filters": [str(f) for f in warnings.filters], "showwarning": warnings.showwarning.__module__,
+    "np_random": float(np.random.random()), "random": random.random(), "cwd": os.getcwd(),
+    "path": sys.path[-3:], "env": os.environ.get("IPF_EVAL_POLLUTED"), "secret": "secret" in globals(),
+    "history": len(In),
+}
+with open(out, "w") as fh:
+    json.dump({"state": state, "pid": os.getpid()}, fh)
+'''
+
+
+def _notebook(path: Path, source: str, *, probe: bool = False) -> str:
+    cells = [new_code_cell('out = "probe.json"', metadata={"tags": ["parameters"]})] if probe else []
+    cells.append(new_code_cell(source))
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                            "language": "python"}})
+    nbformat.write(nb, str(path))
+    return str(path)
+
+
+@pytest.fixture
+def warm() -> Iterator[None]:
+    _kernels.discard_warm_kernel()
+    yield
+    _kernels.discard_warm_kernel()
+
+
+def _probe(tmp_path: Path, name: str, *, reuse: bool) -> dict[str, Any]:
+    out = tmp_path / f"{name}.json"
+    runner_mod._papermill_execute(_notebook(tmp_path / "probe.ipynb", PROBE, probe=True),
+                                  str(tmp_path / f"{name}.ipynb"), {"out": str(out)}, 60, str(tmp_path),
+                                  reuse)
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+@pytest.mark.slow
+def test_reset_kernel_looks_fresh(tmp_path: Path, warm: None) -> None:
+    fresh = _probe(tmp_path, "fresh", reuse=False)
+    first = _probe(tmp_path, "first", reuse=True)
+    _kernels.execute_warm(_notebook(tmp_path / "pollute.ipynb", POLLUTE), str(tmp_path / "polluted.ipynb"),
+                          parameters={}, kernel_name="python3", timeout=60, cwd=str(tmp_path))
+    after = _probe(tmp_path, "after", reuse=True)
+    assert after["pid"] == first["pid"] != fresh["pid"]  # the kernel really was reused
+    # the global random states are unseeded (OS entropy) in a fresh kernel, so only the reused kernel's
+    # own snapshot can be compared for them
+    assert after["state"] == first["state"]
+    unseeded = ("np_random", "random")
+    assert {k: v for k, v in after["state"].items() if k not in unseeded} == {
+        k: v for k, v in fresh["state"].items() if k not in unseeded}
+    # numbered from 1 as in a fresh kernel
+    executed = nbformat.read(str(tmp_path / "after.ipynb"), as_version=4)
+    assert [c.execution_count for c in executed.cells if c.cell_type == "code"] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_failed_run_discards_the_kernel(tmp_path: Path, warm: None) -> None:
+    from papermill.exceptions import PapermillExecutionError
+
+    before = _probe(tmp_path, "before", reuse=True)
+    with pytest.raises(PapermillExecutionError):
+        _kernels.execute_warm(_notebook(tmp_path / "bad.ipynb", "raise ValueError('x')"),
+                              str(tmp_path / "bad_out.ipynb"), parameters={}, kernel_name="python3",
+                              timeout=60, cwd=str(tmp_path))
+    gone = not psutil.pid_exists(before["pid"])
+    assert gone or psutil.Process(before["pid"]).status() == psutil.STATUS_ZOMBIE
+    after = _probe(tmp_path, "after", reuse=True)
+    assert after["pid"] != before["pid"]
+    assert after["state"]["cwd"] == before["state"]["cwd"] == str(tmp_path)
+
+
+def test_kernel_recycled_after_max_runs(tmp_path: Path, warm: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_kernels, "MAX_RUNS_PER_KERNEL", 2)
+    pids = [_probe(tmp_path, f"run{i}", reuse=True)["pid"] for i in range(3)]
+    assert pids[0] == pids[1] != pids[2]
+
+
+def _real_project(tmp_path: Path) -> Path:
+    """A copy of the default parameters restricted to two Norwegian instruments, small simulated data."""
+    params = tmp_path / "params"
+    for sub in ("countries", "instruments"):
+        (params / sub).mkdir(parents=True)
+        for f in (PROJECT / "params" / sub).glob("*.yaml"):
+            data = yaml.safe_load(f.read_text())
+            if sub == "countries":
+                data["data"]["n_firms"] = 12_000
+            else:
+                data["estimator"]["bootstrap"] = False
+            (params / sub / f.name).write_text(yaml.safe_dump(data))
+    batch = {"countries": ["NO"], "instruments": ["growth_coaching", "rd_grant"], "output_dir": "reports",
+             "workers": 0, "timeout": 300, "seed": 7, "synthesis": False, "case_studies": []}
+    (params / "batch.yaml").write_text(yaml.safe_dump(batch))
+    return params / "batch.yaml"
+
+
+@pytest.mark.slow
+def test_real_notebooks_give_identical_evidence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 warm: None) -> None:
+    monkeypatch.setattr(runner_mod, "_library_fingerprint", lambda: "pinned")
+    outputs = {}
+    for mode, reuse in (("fresh", False), ("warm", True)):
+        root = tmp_path / mode
+        batch = _real_project(root)
+        plan = build_plan(batch, project_root=root, notebooks_dir=PROJECT / "notebooks")
+        report = runner_mod.run_batch(plan, progress=False, reuse_kernels=reuse)
+        assert report.exit_code == 0, report.summary_table()
+        out = root / "reports"
+        outputs[mode] = {p.relative_to(out).as_posix(): p.read_bytes()
+                         for p in sorted(out.rglob("*")) if p.suffix in (".json", ".html", ".csv")
+                         and "manifest" not in p.name and p.name != "index.html"}
+    assert set(outputs["fresh"]) == set(outputs["warm"])
+    assert len([k for k in outputs["fresh"] if k.endswith(".json")]) == 2
+    different = [k for k in outputs["fresh"] if outputs["fresh"][k] != outputs["warm"][k]]
+    assert different == []
