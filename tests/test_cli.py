@@ -45,7 +45,8 @@ def test_render_success_and_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                      "--only", "NO/alpha"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "2 ok, 0 failed, 0 skipped" in out
+    assert "3 ok, 0 failed, 0 skipped" in out  # NO/alpha, the NO report and the synthesis
+    assert "synthesis" in out
     assert cli.main(["render", "--params", str(batch), "--workers", "0", "--no-progress"]) == 1
     out = capsys.readouterr().out
     assert "NO/raising" in out

@@ -19,8 +19,26 @@ from ipf_eval.pipeline.plan import build_plan
 
 PROJECT = Path(__file__).resolve().parents[1]
 
+# A "library" module that warns; loaded once per kernel and cached in sys.modules like any library.
+LIBRARY = '''
+import warnings
+
+
+def f():
+    warnings.warn("ipf-eval-library-warning", UserWarning)
+'''
+LOAD_LIBRARY = '''
+import importlib.util, sys
+lib = sys.modules.get("ipf_eval_probe_lib")
+if lib is None:
+    spec = importlib.util.spec_from_file_location("ipf_eval_probe_lib", "ipf_eval_probe_lib.py")
+    lib = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lib)
+    sys.modules["ipf_eval_probe_lib"] = lib
+'''
+
 # A notebook that changes every piece of kernel state the reset restores.
-POLLUTE = '''
+POLLUTE = LOAD_LIBRARY + '''
 import os, random, sys, warnings
 import matplotlib
 import matplotlib.pyplot as plt
@@ -31,24 +49,38 @@ warnings.simplefilter("error")
 warnings.showwarning = lambda *a, **k: None
 np.random.seed(5)
 random.seed(5)
+warnings.simplefilter("once")
+warnings.warn("ipf-eval-once")
 os.chdir("/")
 sys.path.append("/nowhere")
 os.environ["IPF_EVAL_POLLUTED"] = "1"
 secret = 42
+warnings.simplefilter("default")
+lib.f()  # shown once, then remembered by the module under the current filters
 '''
 
 # What a notebook could observe of that state, written as JSON.
-PROBE = '''
+PROBE = LOAD_LIBRARY + '''
+import warnings
+library_warnings = []  # first, before anything else touches the warning filters
+_show = warnings.showwarning
+warnings.showwarning = lambda message, *args, **kwargs: library_warnings.append(str(message))
+lib.f()
+warnings.showwarning = _show
 import json, os, random, sys, warnings
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("once")
+    warnings.warn("ipf-eval-once")
 state = {
     "dpi": matplotlib.rcParams["figure.dpi"], "figures": len(plt.get_fignums()),
     "filters": [str(f) for f in warnings.filters], "showwarning": warnings.showwarning.__module__,
     "np_random": float(np.random.random()), "random": random.random(), "cwd": os.getcwd(),
     "path": sys.path[-3:], "env": os.environ.get("IPF_EVAL_POLLUTED"), "secret": "secret" in globals(),
-    "history": len(In),
+    "history": len(In), "once_warning_shown": len(caught),
+    "library_warning_shown": library_warnings,
 }
 with open(out, "w") as fh:
     json.dump({"state": state, "pid": os.getpid()}, fh)
@@ -72,6 +104,7 @@ def warm() -> Iterator[None]:
 
 
 def _probe(tmp_path: Path, name: str, *, reuse: bool) -> dict[str, Any]:
+    (tmp_path / "ipf_eval_probe_lib.py").write_text(LIBRARY)
     out = tmp_path / f"{name}.json"
     runner_mod._papermill_execute(_notebook(tmp_path / "probe.ipynb", PROBE, probe=True),
                                   str(tmp_path / f"{name}.ipynb"), {"out": str(out)}, 60, str(tmp_path),

@@ -7,7 +7,8 @@ can observe it:
 
 * the user namespace, input/output history and the execution counter (``InteractiveShell.reset`` with
   ``new_session=True``, so the executed notebook is numbered from 1 as from a fresh kernel);
-* the working directory, ``sys.path``, ``os.environ``, the warning filters and ``warnings.showwarning``;
+* the working directory, ``sys.path``, ``os.environ``, the warning filters, ``warnings.showwarning`` and
+  the record of warnings already shown (so a warning appears in every notebook that triggers it);
 * matplotlib's rcParams (the notebooks and seaborn's themes change them) and every open figure;
 * the legacy global random states of ``random`` and ``numpy.random`` (the notebooks seed their own
   generators, but a library call that used the global state would otherwise differ between runs).
@@ -65,7 +66,7 @@ def _ipf_eval_reset(cwd):
             warnings.simplefilter("ignore")
             matplotlib.rcParams.update(state.rc)
         warnings.filters[:] = state.filters
-        getattr(warnings, "_filters_mutated", lambda: None)()
+        getattr(warnings, "_filters_mutated", lambda: None)()  # modules forget the warnings they showed
         warnings.showwarning = state.showwarning
         warnings.formatwarning = state.formatwarning
         sys.path[:] = state.path
