@@ -191,3 +191,16 @@ def test_real_notebooks_give_identical_evidence(tmp_path: Path, monkeypatch: pyt
     assert len([k for k in outputs["fresh"] if k.endswith(".json")]) == 2
     different = [k for k in outputs["fresh"] if outputs["fresh"][k] != outputs["warm"][k]]
     assert different == []
+
+
+@pytest.mark.skipif(__import__("os").name != "posix", reason="unix sockets are POSIX only")
+def test_warm_kernel_channels_are_private_unix_sockets(tmp_path: Path, warm: None) -> None:
+    # shell, iopub, stdin, control and heartbeat: unix sockets in a 0700 folder, removed with the kernel
+    _probe(tmp_path, "probe", reuse=True)
+    km = _kernels._local.km
+    folder = Path(_kernels._local.folder)
+    assert km.transport == "ipc"
+    assert sorted(p.name for p in folder.iterdir()) == [f"ipc-{i}" for i in range(1, 6)]
+    assert (folder.stat().st_mode & 0o777) == 0o700
+    _kernels.discard_warm_kernel()
+    assert not folder.exists()

@@ -26,6 +26,8 @@ accepts an existing kernel manager (``km=``), which this module supplies through
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import threading
 from typing import Any
 
@@ -41,7 +43,7 @@ MAX_RUNS_PER_KERNEL = 32
 # a private module so the user namespace stays empty.
 _RESET_CODE = r'''
 def _ipf_eval_reset(cwd):
-    import gc, os, random, sys, types, warnings
+    import os, random, sys, types, warnings
     state = sys.modules.get("_ipf_eval_warm_state")
     if state is None:
         import matplotlib
@@ -76,7 +78,6 @@ def _ipf_eval_reset(cwd):
         numpy.random.set_state(state.np_random)
     get_ipython().reset(new_session=True, aggressive=False)
     os.chdir(cwd)
-    gc.collect()
 '''
 
 _local = threading.local()
@@ -94,10 +95,15 @@ def _make_engine() -> type:
         def __init__(self, nb_man: Any, *, reset_cwd: str, **kw: Any) -> None:
             super().__init__(nb_man, **kw)
             self._reset_cwd = reset_cwd
+            this: Any = self  # nbclient's traitlets are untyped for mypy
+            this.kc = getattr(_local, "kc", None)  # the kernel's client too: no new handshake per notebook
+            # papermill rewrites the whole output notebook after every cell (to show progress); the batch
+            # only reads the final one, which papermill still writes when the run ends, however it ends
+            nb_man.save = lambda *args, **kwargs: None
 
         def papermill_execute_cells(self) -> None:
             code = _RESET_CODE + f"\n_ipf_eval_reset({self._reset_cwd!r})\n"
-            this: Any = self  # nbclient's traitlets are untyped for mypy
+            this: Any = self
             reply = this.wait_for_reply(this.kc.execute(code, silent=True, store_history=False))
             content = (reply or {}).get("content", {})
             if content.get("status") != "ok":
@@ -110,9 +116,8 @@ def _make_engine() -> type:
                 return super().execute(**kwargs)
             finally:
                 this: Any = self
-                if this.kc is not None:
-                    this.kc.stop_channels()
-                    this.kc = None
+                _local.kc = this.kc
+                vars(this.nb_man).pop("save", None)  # papermill's own save again, for the final write
 
     class WarmEngine(NBClientEngine):
         """papermill engine executing in the worker's warm kernel (``km`` and ``reset_cwd`` required)."""
@@ -126,6 +131,8 @@ def _make_engine() -> type:
             final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                                  kernel_name=kernel_name, log_output=log_output, stdout_file=stdout_file,
                                  stderr_file=stderr_file)
+            # no IPython history database: nothing to write on every reset, no code kept in the home folder
+            final.setdefault("extra_arguments", ["--HistoryManager.enabled=False"])
             return _ResettingClient(nb_man, **final).execute()
 
     return WarmEngine
@@ -146,10 +153,16 @@ def _warm_manager(kernel_name: str) -> Any:
         discard_warm_kernel()
         km = None
     if km is None:
+        import tempfile
+
         from jupyter_client import AsyncKernelManager
 
-        km = AsyncKernelManager(kernel_name=kernel_name)
-        _local.km, _local.runs = km, 0
+        # The kernel's channels on unix sockets in a private (0700) folder instead of loopback TCP ports,
+        # where any local user could subscribe to its output stream: the notebooks handle firm data.
+        folder = tempfile.mkdtemp(prefix="ipf-eval-kernel-") if os.name == "posix" else None
+        km = (AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(folder, "ipc"))
+              if folder else AsyncKernelManager(kernel_name=kernel_name))
+        _local.km, _local.runs, _local.folder = km, 0, folder
         _register_shutdown()
     return km
 
@@ -187,17 +200,21 @@ def execute_warm(notebook: str, output: str, *, parameters: dict[str, Any], kern
 
 def discard_warm_kernel() -> None:
     """Shut down this thread's warm kernel, if any (safe to call when there is none)."""
-    km = getattr(_local, "km", None)
-    _local.km, _local.runs = None, 0
-    if km is None:
-        return
-    from jupyter_core.utils import run_sync
+    km, kc, folder = (getattr(_local, name, None) for name in ("km", "kc", "folder"))
+    _local.km, _local.kc, _local.runs, _local.folder = None, None, 0, None
+    if kc is not None:
+        with contextlib.suppress(Exception):
+            kc.stop_channels()
+    if km is not None:
+        from jupyter_core.utils import run_sync
 
-    with contextlib.suppress(Exception):
-        if km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
-    with contextlib.suppress(Exception):
-        run_sync(km.cleanup_resources)()
+        with contextlib.suppress(Exception):
+            if km.has_kernel:
+                run_sync(km.shutdown_kernel)(now=True)
+        with contextlib.suppress(Exception):
+            run_sync(km.cleanup_resources)()
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _register_shutdown() -> None:

@@ -462,6 +462,9 @@ def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bo
                     bar.update(1)
                     continue
                 tasks.append(_task(run, plan, limit, reuse))
+            # longest first (by the last recorded duration; new runs count as long): fewer idle workers at
+            # the end of a stage
+            tasks.sort(key=lambda t: -float(manifest.get(t["run_id"], {}).get("seconds") or float("inf")))
             for result in executor.map_completed(execute_run, tasks):
                 outcome = RunOutcome(**result)
                 outcomes.append(outcome)
