@@ -219,8 +219,9 @@ def inst_main() -> Cells:
 Staggered difference-in-differences (Callaway and Sant'Anna, 2021): group-time effects ATT(g, t) against
 firms not yet supported, doubly robust on the baseline covariates, aggregated to one effect per outcome.
 For lotteries and scored calls the sample holds applicants only, so losers and firms below the threshold
-form the comparison group; the design-specific estimators (RCT, RDD) are reported in addition when
-available.
+form the comparison group; the design-specific estimators (RCT, RDD) follow and, where they run, give each
+outcome's headline estimate: the one the evidence grade belongs to, used by the country report and the
+synthesis.
 """), code('''
 results, rows = {}, []
 with warnings.catch_warnings(record=True) as caught:
@@ -233,12 +234,14 @@ with warnings.catch_warnings(record=True) as caught:
             continue
         results[outcome] = res
         simple = aggregate(res, kind="simple").to_frame().iloc[0]
+        # headline until the design's own estimator (RCT, RDD) gives this outcome an estimate
         rows.append({"outcome": outcome, "estimator": f"att_gt_{method}", "term": "att",
+                     "estimand": "ATT of supported firms, averaged over post-support years", "headline": True,
                      "n_obs": res.specification.n_obs,
                      **{k: simple[k] for k in ("estimate", "std_error", "statistic", "p_value", "ci_low", "ci_high")}})
 notes(caught)
-estimates = pd.DataFrame(rows, columns=["outcome", "estimator", "term", "n_obs", "estimate", "std_error",
-                                        "statistic", "p_value", "ci_low", "ci_high"])
+estimates = pd.DataFrame(rows, columns=["outcome", "estimator", "term", "estimand", "headline", "n_obs", "estimate",
+                                        "std_error", "statistic", "p_value", "ci_low", "ci_high"])
 table(estimates[["outcome", "estimate", "std_error", "ci_low", "ci_high", "p_value"]],
       f"{', '.join(sorted(set(estimates['estimator'])))} ({control_group}, base period {base_period}); "
       f"{100 * (1 - alpha):.0f}% "
@@ -282,16 +285,35 @@ if design in ("lottery", "scored_call") and "application_year" in checked.data.c
             except IpfEvalError as exc:
                 display(Markdown(f"> {html.escape(outcome)}: {html.escape(_publishable(str(exc)))}"))
                 continue
-            for _, r in res.to_frame().iterrows():
+            tidy = res.to_frame()
+            # The headline (the estimate the grade belongs to): the lottery's effect on users (ITT without a
+            # take-up term); the threshold's robust bias-corrected estimate, as rdd() presents it.
+            if name == "rct":
+                head = "late" if (tidy["term"] == "late").any() else "itt"
+                words = {"itt": "intention to treat: one-year change, winners vs losers of the lottery",
+                         "late": "effect on users (winners who took up support): one-year change",
+                         "first_stage": "take-up difference between winners and losers"}
+            else:
+                head = "robust"
+                kind = "fuzzy: compliers at the threshold" if res.fuzzy else "sharp"
+                words = {t: f"effect at the threshold ({kind}): one-year change ({t}"
+                            f"{' bias-corrected' if t == 'robust' else ''})" for t in ("robust", "conventional")}
+            for _, r in tidy.iterrows():
                 design_rows.append({"outcome": outcome, "estimator": name, "term": r["term"],
+                                    "estimand": words.get(r["term"], r["term"]), "headline": r["term"] == head,
                                     "n_obs": len(cross), **{k: r[k] for k in ("estimate", "std_error", "statistic",
                                                                              "p_value", "ci_low", "ci_high")}})
     notes(caught)
     if design_rows:
         design_table = pd.DataFrame(design_rows)
-        table(design_table[["outcome", "estimator", "term", "estimate", "std_error", "ci_low", "ci_high", "p_value"]],
+        table(design_table[["outcome", "estimator", "term", "estimate", "std_error", "ci_low", "ci_high", "p_value",
+                            "headline"]],
               f"{'ipf_eval.experiments.rct' if design == 'lottery' else 'ipf_eval.discontinuity.rdd'} on "
-              f"{len(cross):,} applicants; change from the year before the call to the year of the call")
+              f"{len(cross):,} applicants; change from the year before the call to the year of the call; "
+              f"headline: the estimate the evidence grade belongs to (it replaces the DiD as the outcome's "
+              f"headline in the country report and the synthesis)")
+        own_outcomes = set(design_table.loc[design_table["headline"], "outcome"])
+        estimates.loc[estimates["outcome"].isin(own_outcomes), "headline"] = False
         estimates = pd.concat([estimates, design_table], ignore_index=True)
 else:
     display(Markdown("An open call has no random or score-based assignment: the staggered DiD above is the "
@@ -338,6 +360,9 @@ if grade_design_used == "did" and pretrend_p is not None:
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     grade = evidence_grade(design=grade_design_used, diagnostics=diagnostics)
+    # the staggered DiD rows keep the DiD's own grade (with its pre-trend diagnostic) in the evidence record
+    did_grade = grade if grade_design_used == "did" else evidence_grade(
+        design="did", diagnostics={} if pretrend_p is None else {"pretrend_pvalue": pretrend_p})
 notes(caught)
 display(HTML(grade.summary().as_html()))
 display(Markdown("<small>Source: ipf_eval.evidence.evidence_grade on the diagnostics above</small>"))
@@ -382,6 +407,124 @@ if primary_outcome in results:
                 display(Markdown(f"> Bacon decomposition not available: {html.escape(_publishable(str(exc)))}"))
         else:
             display(Markdown("TWFE and Callaway-Sant'Anna agree within twice the standard error of the difference."))
+'''), md("""
+### Matched difference-in-differences by support cohort
+The same estimand as Callaway and Sant'Anna's effect in the year of support, ATT(g, g): for each support
+cohort g, the change in the outcome from the year before support (g - 1) to the year of support (g), supported
+firms of cohort g against comparison firms of the same comparison group (never supported, plus firms supported
+only after g when the comparison group is not-yet-supported firms). Instead of the doubly robust adjustment,
+each supported firm is compared with its nearest neighbour on the propensity score of the baseline covariates
+(Heckman, Ichimura and Todd 1997). Cohorts too small for the disclosure profile are not shown.
+"""), code('''
+from scipy import stats
+
+from ipf_eval.disclosure import get_profile
+from ipf_eval.errors import DataWarning
+from ipf_eval.weighting import conditional_did
+
+min_firms = get_profile(disclosure_profile).min_firms
+if primary_outcome in results and not list(covariates):
+    display(Markdown("> Matched DiD: no baseline covariates to match on (parameter `covariates` is empty)."))
+elif primary_outcome in results:
+    res = results[primary_outcome]
+    cs_name = f"Callaway-Sant'Anna ({main_row['estimator'].removeprefix('att_gt_')})"
+    cells = res.to_frame()
+    cells = cells.loc[(cells["ci_kind"] == "pointwise") & (cells["group"] == cells["time"])
+                      & cells["std_error"].gt(0)]
+    firm_cohort = checked.data.groupby("firm_id", sort=True)["first_support_year"].first()
+    by_cohort, skipped, cohort_rows, partial, caught = [], [], {}, [], []
+    with warnings.catch_warnings(record=True) as caught_all:
+        warnings.simplefilter("always")
+        for cell in cells.itertuples():
+            g = int(cell.group)
+            if min(cell.n_treated, cell.n_control) < min_firms:
+                skipped.append(f"{g} (fewer firms than the {disclosure_profile} threshold of {min_firms})")
+                continue
+            comparison = (firm_cohort == 0) | ((firm_cohort > g) & (control_group == "not_yet_treated"))
+            keep = firm_cohort.index[(firm_cohort == g) | comparison]
+            two = checked.data.loc[checked.data["firm_id"].isin(keep) & checked.data["year"].isin([g - 1, g]),
+                                   ["firm_id", "year", primary_outcome, *covariates, "first_support_year"]]
+            two = two.assign(in_cohort=(two["first_support_year"] == g).astype(int))
+            with warnings.catch_warnings(record=True) as caught_g:
+                warnings.simplefilter("always")
+                try:
+                    m = conditional_did(two, yname=primary_outcome, tname="year", idname="firm_id",
+                                        treatname="in_cohort", covariates=list(covariates), pre=g - 1, post=g,
+                                        method="match", alpha=alpha)
+                except IpfEvalError as exc:
+                    m = None
+                    skipped.append(f"{g} (matching not possible: {type(exc).__name__})")
+            # firms missing in g - 1 or g (exits) are left out, as att_gt does; firms without a match inside
+            # the caliper are named per cohort below (without their number); other warnings are shown
+            if any("caliper" in str(w.message) for w in caught_g):
+                partial.append(str(g))
+            caught += [w for w in caught_g if not issubclass(w.category, DataWarning)
+                       and "caliper" not in str(w.message)]
+            if m is None:
+                continue
+            if min(m.n_treated, m.n_control) < min_firms:
+                skipped.append(f"{g} (fewer matched firms than the {disclosure_profile} threshold of {min_firms})")
+                continue
+            lo, hi = m.ci
+            cohort_rows[g] = (m.estimate, m.std_error)
+            by_cohort += [
+                {"cohort": str(g), "estimator": cs_name, "estimate": cell.estimate, "std_error": cell.std_error,
+                 "ci_low": cell.ci_low, "ci_high": cell.ci_high, "supported firms": f"{int(cell.n_treated):,}",
+                 "comparison firms": f"{int(cell.n_control):,}"},
+                {"cohort": str(g), "estimator": "matched DiD (nearest neighbour)", "estimate": m.estimate,
+                 "std_error": m.std_error, "ci_low": lo, "ci_high": hi,
+                 "supported firms": f"{m.n_treated:,}", "comparison firms": f"{m.n_control:,} matched"},
+            ]
+    notes(caught + list(caught_all))
+    all_cohorts, e0 = {int(g) for g in cells["group"]}, None
+    if by_cohort and set(cohort_rows) == all_cohorts:
+        # Combined: the cohort-size weighted average, the weights of Callaway-Sant'Anna's event-time-0 effect
+        # (cohort shares among supported firms). The cohorts share comparison firms and no covariance of the
+        # matched estimates is available, so the matched row's SE is the bound sum_g w_g SE_g (valid for any
+        # correlation between cohorts; conservative). The nearest-neighbour bootstrap is not valid (Abadie and
+        # Imbens 2008), so none is used.
+        sizes = firm_cohort.loc[firm_cohort.isin(sorted(all_cohorts))].value_counts()
+        w = np.array([sizes[g] for g in cohort_rows], dtype=float)
+        w /= w.sum()
+        est_m = float(w @ np.array([v[0] for v in cohort_rows.values()]))
+        se_m = float(w @ np.array([v[1] for v in cohort_rows.values()]))
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        try:
+            e0 = aggregate(res, kind="dynamic", min_e=0, max_e=0).to_frame()
+        except IpfEvalError as exc:
+            display(Markdown(f"> No combined row: {html.escape(_publishable(str(exc)))}"))
+            e0 = None
+    if e0 is not None:
+        e0 = e0.loc[(e0["event_time"] == 0) & (e0["ci_kind"] == "pointwise")].iloc[0]
+        by_cohort += [
+            {"cohort": "all (event time 0)", "estimator": cs_name, "estimate": e0["estimate"],
+             "std_error": e0["std_error"], "ci_low": e0["ci_low"], "ci_high": e0["ci_high"],
+             "supported firms": "", "comparison firms": ""},
+            {"cohort": "all (event time 0)", "estimator": "matched DiD, cohort-size weighted (conservative SE)",
+             "estimate": est_m, "std_error": se_m, "ci_low": est_m - z * se_m, "ci_high": est_m + z * se_m,
+             "supported firms": "", "comparison firms": ""},
+        ]
+    if by_cohort:
+        table(pd.DataFrame(by_cohort),
+              f"{primary_outcome}, change from the year before support to the year of support, per support cohort: "
+              f"ATT(g, g) of att_gt (its covariate adjustment in brackets; {control_group} comparison firms; "
+              f"analytic SE) "
+              f"and ipf_eval.weighting.conditional_did(method='match'): one nearest neighbour on the logit "
+              f"propensity score of {', '.join(covariates)}, with replacement, caliper 0.2 SD, Abadie-Imbens SE "
+              f"(score treated as known), effect on the matched supported firms. 'all (event time 0)': "
+              f"Callaway-Sant'Anna's event-time-0 aggregation and the matched estimates averaged with the same "
+              f"cohort-size weights; its SE is the sum of weighted cohort SEs, an upper bound because the cohorts "
+              f"share comparison firms; {100 * (1 - alpha):.0f}% intervals")
+    if partial:
+        display(Markdown(f"Cohort(s) {', '.join(partial)}: some supported firms have no comparison firm within "
+                         "the caliper; the matched row estimates the effect on the supported firms that were "
+                         "matched (its count of supported firms)."))
+    if skipped:
+        display(Markdown("Cohorts not shown: " + "; ".join(html.escape(x) for x in skipped)
+                         + (". No combined row: it would not cover the same cohorts as Callaway-Sant'Anna's "
+                            "event-time-0 effect." if by_cohort else ".")))
+    elif not by_cohort:
+        display(Markdown("No support cohort to compare."))
 ''')]
 
 
@@ -485,9 +628,10 @@ for _, est in estimates.iterrows():
         continue
     sig = "statistically significant" if est["p_value"] < alpha else "not statistically significant"
     lines.append(f"- **{html.escape(est['outcome'])}** ({html.escape(str(est['estimator']))}, "
-                 f"{html.escape(str(est['term']))}): {est['estimate']:+.3f} "
+                 f"{html.escape(str(est['term']))}{'; headline' if est['headline'] else ''}): {est['estimate']:+.3f} "
                  f"({100 * (1 - alpha):.0f}% CI {est['ci_low']:+.3f} to {est['ci_high']:+.3f}), {sig}.")
-lines.append(f"- Evidence grade: Maryland level **{grade.level}** ({html.escape(grade.oecd_step_label)}).")
+lines.append(f"- Evidence grade: Maryland level **{grade.level}** ({html.escape(grade.oecd_step_label)}); it "
+             f"belongs to the headline estimates, which the country report and the synthesis use.")
 display(Markdown("\\n".join(lines)))
 ''')]
 
@@ -520,6 +664,8 @@ display(Markdown(f"**Grade.** Maryland level {grade.level} (design level {grade.
 def inst_evidence() -> Cells:
     return [md("## Evidence record\nWritten for the country report, the synthesis and `evidence.csv`."), code('''
 if evidence_path:
+    estimates["evidence_grade"] = np.where(estimates["estimator"].str.startswith("att_gt"), str(did_grade.level),
+                                           str(grade.level))
     write_evidence(evidence_path, country=country, instrument=instrument, design=design, estimates=estimates,
                    evidence_grade=str(grade.level), grade_reason="; ".join(grade.reasons),
                    n_firms=checked.n_units, n_supported=n_supported, disclosure_profile=disclosure_profile,
@@ -565,39 +711,53 @@ display(Markdown(f"## {html.escape(country_name)}: {html.escape(agency)}\\n\\n{h
 missing = sorted(set(instruments) - {r["instrument"] for r in records})
 if missing:
     display(Markdown("Not evaluated in this run: " + ", ".join(html.escape(instrument_labels.get(m, m)) for m in missing)))
+# One estimate per instrument and outcome: the headline, the estimate the evaluation's grade belongs to
+# (a lottery's RCT, a scored call's RDD, otherwise the staggered DiD).
 frame = evidence_frame(records)
-frame = frame.loc[frame["estimator"].str.startswith("att_gt")].reset_index(drop=True)
+frame = frame.loc[frame["headline"]].reset_index(drop=True)
 '''),
         md("## Instruments side by side"),
         code('''
 if len(frame):
-    frame["instrument"] = frame["instrument"].map(lambda i: instrument_labels.get(i, i))
-    side = frame[["instrument", "outcome", "estimate", "ci_low", "ci_high", "p_value", "evidence_grade"]]
-    table(side, f"evidence records of {country_name}'s instrument evaluations (att_gt, simple aggregation)")
+    side = frame.assign(instrument=frame["instrument"].map(lambda i: instrument_labels.get(i, i)))
+    side = side[["instrument", "outcome", "estimator", "term", "estimand", "estimate", "ci_low", "ci_high", "p_value",
+                  "evidence_grade"]]
+    table(side, f"evidence records of {country_name}'s instrument evaluations: per instrument and outcome the "
+          f"headline estimate, the one its evidence grade belongs to (att_gt: staggered DiD, simple aggregation; "
+          f"rct: the lottery's analysis; rdd: the regression discontinuity at the threshold, robust "
+          f"bias-corrected)")
+    if side["estimator"].str.startswith("att_gt").nunique() > 1:
+        display(Markdown("The rows estimate different things: a DiD row is the average effect on supported "
+                         "firms over the years since support; a lottery's (rct) row is the one-year change "
+                         "for users of the support; a scored call's (rdd) row is the one-year change for firms "
+                         "at the threshold. Compare instruments with this in mind."))
     side = side.loc[side["outcome"].isin(["log_employment", "log_turnover", "exporter", "export_share", "alive"])]
     fig, ax = plt.subplots(figsize=(7.0, 0.35 * len(side) + 1.0))
-    labels = [f"{r.instrument}: {r.outcome}" for r in side.itertuples()]
+    labels = [f"{r.instrument}: {r.outcome} ({r.estimator})" for r in side.itertuples()]
     ax.errorbar(side["estimate"], range(len(side)), xerr=[side["estimate"] - side["ci_low"],
                 side["ci_high"] - side["estimate"]], fmt="o", color="black", capsize=3)
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(range(len(side)), labels)
     ax.invert_yaxis()
     ax.set_title(f"{country_name}: estimated effects")
-    caption(f"Estimated effects of {country_name}'s instruments on outcomes measured in log points or "
-            f"shares, with their intervals (euro outcomes are in the table); source: instrument evaluations.")
+    caption(f"Headline estimates of {country_name}'s instruments on outcomes measured in log points or "
+            f"shares, with their intervals (euro outcomes are in the table); the estimator is named in each "
+            f"label; source: instrument evaluations.")
 '''),
         md("## Recommendations for the agency"),
         code('''
 lines = []
 for rec in records:
     label = instrument_labels.get(rec["instrument"], rec["instrument"])
-    sig = [e for e in rec["estimates"] if e.get("p_value") is not None and e["p_value"] < 0.05]
-    pos = [e["outcome"] for e in sig if e["estimate"] > 0]
-    neg = [e["outcome"] for e in sig if e["estimate"] < 0]
+    heads = frame.loc[frame["instrument"] == rec["instrument"]] if len(frame) else frame
+    sig = heads.loc[heads["p_value"].lt(0.05)]
+    pos = sig.loc[sig["estimate"] > 0, "outcome"].tolist()
+    neg = sig.loc[sig["estimate"] < 0, "outcome"].tolist()
     verdict = ("keep and scale up where demand exists" if pos and not neg else
                "review: some outcomes move the wrong way" if neg else
                "no measurable effect yet: review design or targeting")
-    lines.append(f"- **{html.escape(label)}** (grade {html.escape(str(rec.get('evidence_grade')))}): {verdict}"
+    grades = sorted(set(heads["evidence_grade"].astype(str))) or [str(rec.get("evidence_grade"))]
+    lines.append(f"- **{html.escape(label)}** (grade {html.escape(' / '.join(grades))}): {verdict}"
                  + (f"; significant gains in {', '.join(pos)}" if pos else "") + ".")
 display(Markdown("\\n".join(lines) if lines else "No evidence yet."))
 '''),
@@ -623,10 +783,29 @@ from ipf_eval.pipeline import evidence_frame, read_evidence
 from ipf_eval.synthesis import meta_analysis
 
 frame = evidence_frame(read_evidence(evidence_dir))
-frame = frame.loc[frame["country"].isin(countries) & frame["std_error"].gt(0)
-                  & frame["estimator"].str.startswith("att_gt")]
-display(Markdown(f"{len(frame)} estimates from {frame['country'].nunique()} countries, "
+# Each evaluation's headline estimate per outcome: the one its evidence grade belongs to (a lottery's effect
+# on users, a scored call's robust RDD estimate, otherwise the staggered DiD's average ATT).
+frame = frame.loc[frame["country"].isin(countries) & frame["std_error"].gt(0) & frame["headline"]].copy()
+# Estimators that estimate the same thing form one family: att_gt whatever its covariate adjustment.
+frame["family"] = np.where(frame["estimator"].str.startswith("att_gt"), "att_gt",
+                           frame["estimator"].astype(str) + " " + frame["term"].astype(str))
+frame["grade"] = pd.to_numeric(frame["evidence_grade"], errors="coerce")
+# Different estimators are not pooled: per instrument and outcome keep the family most countries report
+# (ties: the higher grade), and list the others.
+kept, left_out = [], []
+for (inst, outcome), grp in frame.groupby(["instrument", "outcome"], sort=True):
+    fam = grp.groupby("family").agg(k=("country", "nunique"), top=("grade", "max")).reset_index()
+    best = fam.sort_values(["k", "top", "family"], ascending=[False, False, True])["family"].iloc[0]
+    kept.append(grp.loc[grp["family"] == best])
+    left_out += [f"{inst} / {outcome}: {r.country} ({r.estimator}, {r.term}; the group pools {best})"
+                 for r in grp.loc[grp["family"] != best].itertuples()]
+frame = pd.concat(kept, ignore_index=True) if kept else frame
+display(Markdown(f"{len(frame)} headline estimates from {frame['country'].nunique()} countries, "
                  f"{frame['instrument'].nunique()} instruments."))
+if left_out:
+    display(Markdown("Not pooled, because the other countries' evaluations of the same instrument and outcome "
+                     "report a different estimator (see the country reports): " + "; ".join(
+                         html.escape(x) for x in left_out) + "."))
 '''),
         md("## Meta-analysis per instrument and outcome"),
         code('''
@@ -643,24 +822,33 @@ with warnings.catch_warnings(record=True) as caught:
             continue
         metas[(inst, outcome)] = meta
         row = meta.to_frame().iloc[0]
-        pooled.append({"instrument": inst, "outcome": outcome, "countries": grp["country"].nunique(),
+        pooled.append({"instrument": inst, "outcome": outcome,
+                       "estimator": ", ".join(sorted(set(grp["estimator"]))) + f" ({grp['term'].iloc[0]})",
+                       "estimand": "; ".join(sorted(set(grp["estimand"]))), "countries": grp["country"].nunique(),
                        "estimate": row["estimate"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
                        "p_value": row["p_value"]})
 notes(caught)
 pooled = pd.DataFrame(pooled)
-table(pooled, "random-effects meta-analysis (REML) of the countries' att_gt estimates")
+table(pooled, "random-effects meta-analysis (REML) of the countries' headline estimates, one estimator per "
+      "instrument and outcome: att_gt = staggered DiD (Callaway-Sant'Anna), the average effect on supported "
+      "firms over the years since support; rct late = a lottery's one-year change for users (itt: for winners); "
+      "rdd robust = the one-year change at a scored call's threshold, robust bias-corrected. Effects of "
+      "different rows are different estimands")
 '''),
         md("## Forest plots"),
         code('''
 for (inst, outcome), meta in metas.items():
     fig, ax = plt.subplots(figsize=(6.5, 3.0))
     meta.plot(ax=ax)
-    ax.set_title(f"{inst}: {outcome}")
-    caption(f"Forest plot of {inst} on {outcome}: country estimates and the pooled effect; source: "
-            f"evidence records of the instrument evaluations.")
+    est_name = ", ".join(sorted(set(frame.loc[(frame["instrument"] == inst) & (frame["outcome"] == outcome),
+                                              "estimator"])))
+    ax.set_title(f"{inst}: {outcome} ({est_name})")
+    caption(f"Forest plot of {inst} on {outcome}: country headline estimates ({est_name}) and the pooled "
+            f"effect; source: evidence records of the instrument evaluations.")
 '''),
         md("## Transferability\nWhat an instrument would likely do in each country's SME population: size-class "
-           "effects pooled across the countries that evaluated it (random effects per size class), reweighted "
+           "effects (staggered DiD per size class, whatever the headline design) pooled across the countries "
+           "that evaluated it (random effects per size class), reweighted "
            "to the target country's mix of micro, small and medium firms. A flag marks targets whose mix puts "
            "weight on size classes no source could estimate (extrapolation)."),
         code('''
@@ -722,16 +910,20 @@ else:
         code('''
 from ipf_eval.synthesis.recommendations import recommendations
 
-graded = frame.assign(grade=pd.to_numeric(frame["evidence_grade"], errors="coerce"))
-graded = graded.dropna(subset=["grade"]).astype({"grade": int})
+# the pooled headline rows, each with the grade of the design that produced it
+graded = frame.dropna(subset=["grade"]).astype({"grade": int})
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     recs = recommendations(graded[["country", "instrument", "outcome", "estimate", "std_error", "grade"]])
 notes(caught)
 ranked = recs.to_frame()
-table(ranked[["rank", "instrument", "outcome", "verdict", "k", "estimate", "ci_low", "ci_high", "i2"]],
-      "recommendations (ipf_eval.synthesis.recommendations): random-effects pooling, Maryland grades, "
-      "agreement across at least 3 countries")
+used = (graded.groupby(["instrument", "outcome"])["estimator"].agg(lambda e: ", ".join(sorted(set(e))))
+        .rename("estimator").reset_index())
+ranked = ranked.merge(used, on=["instrument", "outcome"], how="left")
+table(ranked[["rank", "instrument", "outcome", "estimator", "verdict", "k", "estimate", "ci_low", "ci_high", "i2"]],
+      "recommendations (ipf_eval.synthesis.recommendations) from the pooled headline estimates above (one "
+      "estimator per instrument and outcome): random-effects pooling, the Maryland grades of those estimates' "
+      "designs, agreement across at least 3 countries")
 display(Markdown("\\n".join(f"{r.rank}. {html.escape(r.wording)}" for r in ranked.head(10).itertuples())))
 '''),
     ]
@@ -850,6 +1042,8 @@ NOTEBOOKS: dict[str, Callable[[], Cells]] = {
 
 def build(name: str) -> nbformat.NotebookNode:
     nb = new_notebook(cells=NOTEBOOKS[name]())
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"{name[:40]}-{index:03d}"  # stable ids: a rebuild does not churn every cell
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     return nb
