@@ -41,7 +41,7 @@ reports: $(VENV)/.installed
 	$(BIN)/ipf-eval render --params $(PARAMS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check ipf_eval tests benchmarks notebooks/build_notebooks.py
+	$(BIN)/ruff check ipf_eval tests benchmarks notebooks/build_notebooks.py notebooks/builder
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
