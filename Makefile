@@ -70,7 +70,7 @@ refresh-notebooks: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
 	$(BIN)/python benchmarks/did_benchmark.py
-	$(BIN)/python benchmarks/pipeline_benchmark.py --params $(PARAMS)
+	$(BIN)/python benchmarks/pipeline_benchmark.py --params $(PARAMS) --modes warm,fresh
 
 # Regenerate the lock of versions tested together (run after changing dependencies, then commit it).
 constraints: $(VENV)/.installed-test

@@ -2,6 +2,7 @@
 
 from ipf_eval.pipeline.params import (
     BatchParams,
+    CostOverride,
     CountryParams,
     InstrumentParams,
     check_notebook_parameters,
@@ -10,13 +11,22 @@ from ipf_eval.pipeline.params import (
     load_instrument_file,
 )
 from ipf_eval.pipeline.plan import Plan, Run, build_plan
-from ipf_eval.pipeline.records import evidence_frame, read_evidence, write_evidence
+from ipf_eval.pipeline.records import (
+    EVIDENCE_COLUMNS,
+    default_estimand,
+    default_headline,
+    evidence_frame,
+    read_evidence,
+    write_evidence,
+)
 from ipf_eval.pipeline.render import notebook_to_html
 from ipf_eval.pipeline.runner import BatchReport, RunOutcome, run_batch
 
 __all__ = [
+    "EVIDENCE_COLUMNS",
     "BatchParams",
     "BatchReport",
+    "CostOverride",
     "CountryParams",
     "InstrumentParams",
     "Plan",
@@ -24,6 +34,8 @@ __all__ = [
     "RunOutcome",
     "build_plan",
     "check_notebook_parameters",
+    "default_estimand",
+    "default_headline",
     "evidence_frame",
     "load_batch_file",
     "load_country_file",
