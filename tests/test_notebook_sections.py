@@ -244,9 +244,19 @@ def test_instrument_notebook_scored_call_small_cohorts(tmp_path: Path) -> None:
     matched = _table(texts, "log_employment, change from the year before support to the year of support")
     assert set(matched["cohort"]).isdisjoint(small)
     assert not matched["cohort"].str.startswith("all").any()  # cohorts missing: no combined row
-    for column in ("supported firms", "comparison firms"):
-        counts = _num(matched[column].str.removesuffix(" matched"))
-        assert (counts >= 10).all(), column
+    counts = _num(matched["comparison firms"].str.removesuffix(" matched"))
+    assert (counts >= 10).all()
+    cs_rows = matched.loc[matched["estimator"].str.startswith("Callaway-Sant'Anna")].set_index("cohort")
+    nn_rows = matched.loc[matched["estimator"] == "matched DiD (nearest neighbour)"].set_index("cohort")
+    assert (_num(cs_rows["supported firms"]) >= 10).all()
+    for g, text in nn_rows["supported firms"].items():
+        # no count of unmatched firms below the threshold can be had by differencing the two rows
+        total = int(str(cs_rows.loc[g, "supported firms"]).replace(",", ""))
+        if "minus fewer than" in text:
+            assert text == f"{total:,} minus fewer than 10"
+        else:
+            unmatched = total - int(text.replace(",", ""))
+            assert unmatched == 0 or unmatched >= 10, (g, text, total)
     note = next(html.unescape(t) for t in texts if t.startswith("Cohorts not shown"))
     for g in small:
         assert f"{g} (fewer firms than the research_data_centre threshold of 10)" in note

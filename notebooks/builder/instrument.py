@@ -379,13 +379,17 @@ elif primary_outcome in results:
                 continue
             lo, hi = m.ci
             cohort_rows[g] = (m.estimate, m.std_error)
+            # a count of unmatched firms below the threshold would be disclosed by differencing the two rows
+            unmatched = int(cell.n_treated) - int(m.n_treated)
+            matched_count = (f"{m.n_treated:,}" if unmatched == 0 or unmatched >= min_firms else
+                             f"{int(cell.n_treated):,} minus fewer than {min_firms}")
             by_cohort += [
                 {"cohort": str(g), "estimator": cs_name, "estimate": cell.estimate, "std_error": cell.std_error,
                  "ci_low": cell.ci_low, "ci_high": cell.ci_high, "supported firms": f"{int(cell.n_treated):,}",
                  "comparison firms": f"{int(cell.n_control):,}"},
                 {"cohort": str(g), "estimator": "matched DiD (nearest neighbour)", "estimate": m.estimate,
                  "std_error": m.std_error, "ci_low": lo, "ci_high": hi,
-                 "supported firms": f"{m.n_treated:,}", "comparison firms": f"{m.n_control:,} matched"},
+                 "supported firms": matched_count, "comparison firms": f"{m.n_control:,} matched"},
             ]
     notes(caught + list(caught_all))
     all_cohorts, e0 = {int(g) for g in cells["group"]}, None
