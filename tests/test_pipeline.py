@@ -23,6 +23,14 @@ def _no_temporaries(folder: Path) -> bool:
     return not list(folder.rglob(".ipf-eval-tmp-*"))
 
 
+def _kernel_socket_folders() -> set[Path]:
+    import tempfile
+
+    from ipf_eval.pipeline._kernels import FOLDER_PREFIX
+
+    return set(Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"))
+
+
 def _kernels_of_this_process() -> list[psutil.Process]:
     kernels = []
     for proc in psutil.Process().children(recursive=True):
@@ -232,10 +240,12 @@ def test_interrupt_stops_running_kernels(tmp_path: Path, monkeypatch: pytest.Mon
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner_mod, "_on_complete", interrupt)
+    sockets_before = _kernel_socket_folders()
     start = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
         run_batch(build_plan(batch), progress=False)
     assert time.perf_counter() - start < 100  # did not wait for the 120 s sleep
+    assert _kernel_socket_folders() <= sockets_before  # the killed workers' kernel socket folders are gone
     deadline = time.monotonic() + 10
     while _kernels_of_this_process() and time.monotonic() < deadline:
         time.sleep(0.2)

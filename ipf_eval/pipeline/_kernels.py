@@ -33,9 +33,12 @@ from typing import Any
 
 from ipf_eval.errors import PipelineError
 
-__all__ = ["ENGINE_NAME", "MAX_RUNS_PER_KERNEL", "discard_warm_kernel", "execute_warm", "register_engine"]
+__all__ = ["ENGINE_NAME", "FOLDER_PREFIX", "MAX_RUNS_PER_KERNEL", "discard_warm_kernel", "execute_warm",
+           "private_kernel_manager", "register_engine", "remove_socket_folders", "shutdown_kernel"]
 
 ENGINE_NAME = "ipf_eval_warm"
+#: Socket folders are ``<tempdir>/<FOLDER_PREFIX><pid of the process that owns the kernel>-<random>``.
+FOLDER_PREFIX = "ipf-eval-kernel-"
 MAX_RUNS_PER_KERNEL = 32
 
 # Run silently in the kernel before every notebook.  The first time it records the pristine state (after
@@ -153,18 +156,29 @@ def _warm_manager(kernel_name: str) -> Any:
         discard_warm_kernel()
         km = None
     if km is None:
-        import tempfile
-
-        from jupyter_client import AsyncKernelManager
-
-        # The kernel's channels on unix sockets in a private (0700) folder instead of loopback TCP ports,
-        # where any local user could subscribe to its output stream: the notebooks handle firm data.
-        folder = tempfile.mkdtemp(prefix="ipf-eval-kernel-") if os.name == "posix" else None
-        km = (AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(folder, "ipc"))
-              if folder else AsyncKernelManager(kernel_name=kernel_name))
+        km, folder = private_kernel_manager(kernel_name)
         _local.km, _local.runs, _local.folder = km, 0, folder
         _register_shutdown()
     return km
+
+
+def private_kernel_manager(kernel_name: str) -> tuple[Any, str | None]:
+    """Return an unstarted kernel manager whose channels are unix sockets in a new private folder.
+
+    The kernel's channels go over unix sockets in a 0700 folder instead of loopback TCP ports, where any
+    local user could subscribe to its output stream (the notebooks handle confidential firm data).  On
+    systems without unix sockets the manager uses TCP and the folder is ``None``.  The caller shuts the
+    kernel down and removes the folder (see :func:`shutdown_kernel`).
+    """
+    import tempfile
+
+    from jupyter_client import AsyncKernelManager
+
+    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-") if os.name == "posix" else None
+    if folder is None:
+        return AsyncKernelManager(kernel_name=kernel_name), None
+    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(folder, "ipc"))
+    return km, folder
 
 
 def _is_alive(km: Any) -> bool:
@@ -202,6 +216,21 @@ def discard_warm_kernel() -> None:
     """Shut down this thread's warm kernel, if any (safe to call when there is none)."""
     km, kc, folder = (getattr(_local, name, None) for name in ("km", "kc", "folder"))
     _local.km, _local.kc, _local.runs, _local.folder = None, None, 0, None
+    shutdown_kernel(km, kc, folder)
+
+
+def remove_socket_folders(pids: list[int]) -> None:
+    """Remove the socket folders of kernels owned by processes that were killed (they cannot clean up)."""
+    import tempfile
+    from pathlib import Path
+
+    for pid in pids:
+        for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}{int(pid)}-*"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def shutdown_kernel(km: Any, kc: Any, folder: str | None) -> None:
+    """Stop a client's channels, shut its kernel down and remove its socket folder (each may be ``None``)."""
     if kc is not None:
         with contextlib.suppress(Exception):
             kc.stop_channels()

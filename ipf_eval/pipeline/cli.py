@@ -75,6 +75,7 @@ def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: in
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    from ipf_eval.pipeline._kernels import private_kernel_manager, shutdown_kernel
     from ipf_eval.pipeline.plan import build_plan
     from ipf_eval.pipeline.runner import run_batch
 
@@ -99,12 +100,16 @@ def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: in
         path = nb_dir / f"{name}.ipynb"
         start = time.perf_counter()
         nb = nbformat.read(str(path), as_version=4)
+        km, folder = private_kernel_manager("python3")  # a fresh kernel per notebook, on private sockets
+        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(nb_dir)}})
         try:
-            NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(nb_dir)}}).execute()
+            client.execute()
         except CellExecutionError as exc:
             raise PipelineError(f"{path.name} failed with its default parameters; it was not rewritten: "
                                 f"{str(exc).strip().splitlines()[-1]}") from exc
+        finally:
+            shutdown_kernel(km, client.kc, folder)
         nbformat.write(nb, str(path))
         print(f"executed {path.name} in {time.perf_counter() - start:.1f} s")
     return 0

@@ -34,7 +34,7 @@ from ipf_eval.pipeline._io import (
     remove_stale_temporaries,
     stable_hash,
 )
-from ipf_eval.pipeline._kernels import discard_warm_kernel, execute_warm
+from ipf_eval.pipeline._kernels import discard_warm_kernel, execute_warm, remove_socket_folders
 from ipf_eval.pipeline.plan import Plan, Run
 from ipf_eval.pipeline.render import (
     notebook_to_html,
@@ -274,7 +274,9 @@ class _Executor:
         """Cancel pending work and stop worker processes and their kernels."""
         if self._pool is not None:
             procs = list(getattr(self._pool, "_processes", {}).values())
-            _kill_trees([p.pid for p in procs if p.pid is not None])
+            pids = [p.pid for p in procs if p.pid is not None]
+            _kill_trees(pids)
+            remove_socket_folders(pids)
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         if self._client is not None:
