@@ -107,6 +107,9 @@ def test_recommendations_rank_and_words() -> None:
     assert list(table["rank"]) == [1, 2, 3]
     assert set(table["verdict"]) <= set(VERDICTS)
     assert table["wording"].str.len().min() > 20
+    # the words say how strong the weakest design behind a "works" is
+    assert by.loc["innovation_voucher", "wording"].endswith("with designs of Maryland level 5 or above.")
+    assert by.loc["loan_guarantee", "wording"].endswith("with designs of Maryland level 3 or above.")
 
 
 def test_recommendations_single_country_is_noted() -> None:

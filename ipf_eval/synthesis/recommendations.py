@@ -168,12 +168,12 @@ class RecommendationTable(ResultMixin):
 _REQUIRED = ("country", "instrument", "outcome", "estimate", "std_error", "grade")
 
 
-def _wording(v: str, instrument: str, outcome: str, notes: Sequence[str]) -> str:
+def _wording(v: str, instrument: str, outcome: str, notes: Sequence[str], weakest_grade: int) -> str:
     name = instrument.replace("_", " ")
     family = outcome_family(outcome)
     base = {
-        "works": f"The {name} works: it improves {outcome} ({family}) in several countries "
-        "with strong designs.",
+        "works": f"The {name} works: it improves {outcome} ({family}) in several countries, "
+        f"with designs of Maryland level {weakest_grade} or above.",
         "promising": f"The {name} is promising for {outcome} ({family}); "
         "the evidence is not yet conclusive.",
         "no evidence of an effect": f"No evidence that the {name} changes {outcome}; "
@@ -276,7 +276,8 @@ def recommendations(
         cost = grp["cost_per_unit"].median() if "cost_per_unit" in grp.columns else np.nan
         rows.append({
             "instrument": instrument, "outcome": outcome, "family": outcome_family(str(outcome)),
-            "verdict": v, "wording": _wording(v, str(instrument), str(outcome), notes), "k": len(grp),
+            "verdict": v, "wording": _wording(v, str(instrument), str(outcome), notes, int(grades.min())),
+            "k": len(grp),
             "estimate": pooled["estimate"], "std_error": pooled["std_error"], "ci_low": pooled["ci_low"],
             "ci_high": pooled["ci_high"], "pi_low": pi_low, "pi_high": pi_high, "i2": i2,
             "tau2": pooled.get("tau2"), "min_grade": int(grades.min()), "n_agree": int(beneficial.sum()),
