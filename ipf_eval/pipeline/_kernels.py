@@ -197,6 +197,28 @@ def execute_warm(notebook: str, output: str, *, parameters: dict[str, Any], kern
 
     The kernel is reset before the first cell (see the module docstring); on any exception it is shut
     down and the next call starts a fresh one.
+
+    Parameters
+    ----------
+    notebook, output
+        Paths of the notebook to run and of the executed notebook papermill writes.
+    parameters
+        Validated plain values injected after the ``parameters`` cell.
+    kernel_name
+        Jupyter kernel (the batch uses ``python3``).
+    timeout
+        Per-cell execution timeout in seconds.
+    cwd
+        Working directory of the notebook (set in the kernel by the reset).
+
+    Raises
+    ------
+    papermill.exceptions.PapermillExecutionError
+        A cell raised; the executed notebook with the traceback is written to ``output``.
+    nbclient.exceptions.DeadKernelError, nbclient.exceptions.CellTimeoutError
+        The kernel died or a cell exceeded ``timeout``.
+    PipelineError
+        The reset of the reused kernel failed.
     """
     import papermill
 
