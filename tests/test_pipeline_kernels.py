@@ -204,3 +204,16 @@ def test_warm_kernel_channels_are_private_unix_sockets(tmp_path: Path, warm: Non
     assert (folder.stat().st_mode & 0o777) == 0o700
     _kernels.discard_warm_kernel()
     assert not folder.exists()
+
+
+def test_failed_reset_is_a_pipeline_error(tmp_path: Path, warm: None,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipf_eval.errors import PipelineError
+
+    broken = "def _ipf_eval_reset(cwd):\n    raise RuntimeError('broken')\n"
+    monkeypatch.setattr(_kernels, "_RESET_CODE", broken)
+    message = (r"resetting the reused kernel failed: RuntimeError: broken; run with fresh kernels "
+               r"\(reuse_kernels: false\)")
+    with pytest.raises(PipelineError, match=message):
+        _probe(tmp_path, "probe", reuse=True)
+    assert _kernels._local.km is None  # discarded: the next run starts a fresh kernel
