@@ -183,6 +183,9 @@ def test_instrument_notebook_headline_and_matched_did(tmp_path: Path) -> None:
     assert int(record["evidence_grade"]) == 5
     assert (did["evidence_grade"].astype(int) <= 3).all()
 
+    # the cost-effectiveness table says which estimates (and grade) it is built on
+    assert any("effects: the staggered DiD (att_gt) estimates, Maryland level" in html.unescape(t)
+               and "the headline lottery estimate, level 5" in html.unescape(t) for t in texts)
     matched = _table(texts, "log_turnover, change from the year before support to the year of support")
     cohorts = matched.loc[matched["cohort"].str.fullmatch(r"\d{4}")]
     cs = cohorts.loc[cohorts["estimator"].str.startswith("Callaway-Sant'Anna")]

@@ -509,7 +509,12 @@ with warnings.catch_warnings(record=True) as caught:
 notes(caught)
 if cost_rows:
     table(pd.DataFrame(cost_rows), f"cost of EUR {cost_per_firm:,.0f} per supported firm (subsidy and "
-          f"administration); {n_supported} supported firms; delta-method intervals")
+          f"administration); {n_supported} supported firms; effects: the staggered DiD (att_gt) estimates, "
+          f"Maryland level {did_grade.level}"
+          + ("" if grade_design_used == "did" else
+             f" (the headline {grade_design_used} estimate, level {grade.level}, measures a one-year change "
+             f"and is not costed)")
+          + "; delta-method intervals")
     extra["cost_effectiveness"] = cost_rows
 else:
     display(Markdown("No outcome of this instrument has a cost-effectiveness unit, or no effect was estimated."))
