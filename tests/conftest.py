@@ -37,7 +37,7 @@ def tiny_panel() -> pd.DataFrame:
 
 @functools.cache
 def _load_mpdta() -> pd.DataFrame:
-    """mpdta (R did's county panel) from the moderndid wheel; the tests must not read ../shared."""
+    """mpdta (R did's county panel) from the moderndid wheel, which the test extras install."""
     data = pd.read_pickle(str(files("moderndid") / "core" / "datasets" / "mpdta_long.pkl.gz"))
     counts = data.groupby("first.treat")["countyreal"].nunique().to_dict()
     if counts != {0: 309, 2004: 20, 2006: 40, 2007: 131} or len(data) != 2500:

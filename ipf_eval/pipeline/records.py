@@ -99,8 +99,8 @@ def _headline_flags(frame: pd.DataFrame) -> list[bool]:
     for value, estimator in zip(frame["headline"].tolist(), frame["estimator"].tolist(), strict=True):
         if _missing(value):
             flags.append(default_headline(estimator))
-        elif isinstance(value, bool) or (hasattr(value, "dtype") and str(value.dtype) == "bool"):
-            flags.append(bool(value))
+        elif isinstance(value, bool):  # tolist() gives Python bools for a boolean column
+            flags.append(value)
         else:
             raise PipelineError(
                 f"estimates column 'headline' must hold True/False (or be missing); got {value!r} for "
