@@ -230,9 +230,12 @@ def test_egger_test_with_knapp_hartung_matches_metafor_readme() -> None:
 
 
 # --------------------------------------------------------------------------- second code paths
+# statsmodels' Paule-Mandel iteration sets tau^2 = 0 as soon as its estimating equation turns negative,
+# which a Newton step taken from next to the root can do by rounding alone (egger2001 with atol <= 1e-10,
+# statsmodels 0.15): atol=1e-9 stops before that and still agrees with ours to about 2e-11.
 @pytest.mark.parametrize("data", [bcg, egger2001])
 @pytest.mark.parametrize(("method", "sm_method", "kwds"), [("dl", "dl", {}),
-                                                          ("pm", "pm", {"atol": 1e-13, "maxiter": 10_000})])
+                                                          ("pm", "pm", {"atol": 1e-9, "maxiter": 10_000})])
 def test_dl_and_pm_agree_with_statsmodels(data, method, sm_method, kwds) -> None:  # type: ignore[no-untyped-def]
     d = data()
     res = meta_analysis(d, method=method)
