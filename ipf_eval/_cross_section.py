@@ -17,7 +17,7 @@ import pandas as pd
 from ipf_eval.errors import DataError, DataWarning, EstimationError, SpecificationError
 from ipf_eval.results import DropRecord
 
-__all__ = ["CrossSection", "as_binary", "check_alpha", "design_matrix", "prepare_cross_section"]
+__all__ = ["CrossSection", "as_binary", "design_matrix", "prepare_cross_section"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,13 +46,6 @@ class CrossSection:
     X: np.ndarray
     xnames: tuple[str, ...]
     dropped: tuple[DropRecord, ...]
-
-
-def check_alpha(alpha: float, func: str) -> float:
-    """Return ``alpha`` as a float after checking ``0 < alpha < 1``."""
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0.0 < float(alpha) < 1.0:
-        raise SpecificationError(f"{func}(): `alpha` must be a number in (0, 1); got {alpha!r}.")
-    return float(alpha)
 
 
 def _columns(names: str | Sequence[str] | None, param: str, func: str) -> list[str]:

@@ -58,7 +58,7 @@ def data() -> pd.DataFrame:
         ({"anticipation": 1.5}, r"anticipation=.*1\.5"),
         ({"n_boot": 1}, r"n_boot=.*at least 2.*1"),
         ({"seed": "a"}, r"seed=.*'a'"),
-        ({"alpha": 1.5}, r"alpha=.*1\.5"),
+        ({"alpha": 1.5}, r"alpha of att_gt\(\) must be a number strictly between 0 and 1; got 1\.5"),
         ({"panel": "yes"}, r"panel=.*'yes'"),
         ({"bootstrap": 1}, r"bootstrap=.*1"),
         ({"covariates": "x"}, r"covariates=.*list of column names.*'x'"),

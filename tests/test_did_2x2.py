@@ -74,8 +74,9 @@ def test_mpdta_four_means_and_sandwich(mpdta: pd.DataFrame) -> None:
 
 def test_se_equals_statsmodels_formula_with_covariates() -> None:
     frame = make_panel(2, drop_share=0.1)
-    res = did_2x2(frame, yname="y", tname="year", idname="firm", treatname="treat", pre=2018, post=2020,
-                  covariates=["x"], cluster="region")
+    with pytest.warns(EstimationWarning, match=r"did_2x2\(\): only 15 clusters in 'region'"):
+        res = did_2x2(frame, yname="y", tname="year", idname="firm", treatname="treat", pre=2018, post=2020,
+                      covariates=["x"], cluster="region")
     sub = frame.loc[frame["year"].isin([2018, 2020])].assign(post=lambda f: (f["year"] == 2020).astype(int))
     ref = smf.ols("y ~ treat * post + x", data=sub).fit(
         cov_type="cluster", cov_kwds={"groups": pd.factorize(sub["region"])[0]})

@@ -163,7 +163,7 @@ def test_survey_additionality_hand_values_and_label() -> None:
         ({"effect_se": -1.0}, "effect_se must be strictly positive"),
         ({"subsidy_per_firm": 0.0}, "subsidy_per_firm must be strictly positive"),
         ({"subsidy_se": -1.0}, "subsidy_se must be non-negative"),
-        ({"alpha": 1.5}, "alpha must lie strictly between 0 and 1"),
+        ({"alpha": 1.5}, r"alpha of input_additionality\(\) must be a number strictly between 0 and 1"),
         ({"method": "bootstrap"}, "method must be one of"),
         ({"outcome": "rd"}, "outcome must be one of"),
         ({"effect": float("inf")}, "effect must be a finite number"),

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from _pipeline_helpers import FIXTURES, country_yaml, instrument_yaml, make_project, write_yaml
 
+from ipf_eval._defaults import CONTROL_GROUP, N_BOOT
 from ipf_eval.errors import ParameterError
 from ipf_eval.pipeline.params import (
     CountryParams,
@@ -154,7 +155,9 @@ def test_unknown_disclosure_profile(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------- instruments
 def test_instrument_defaults(tmp_path: Path) -> None:
     inst = load_instrument_file(write_yaml(tmp_path / "alpha.yaml", instrument_yaml("alpha")))
-    assert inst.estimator.control_group == "not_yet_treated"
+    # the package defaults (ipf_eval._defaults): never-treated comparison firms, as in R did; 999 draws
+    assert inst.estimator.control_group == CONTROL_GROUP == "never_treated"
+    assert inst.estimator.n_boot == N_BOOT == 999
     assert inst.estimator.bootstrap is False
     assert inst.costs.admin_cost_per_firm == 0.0
 

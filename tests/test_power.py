@@ -91,7 +91,7 @@ def test_bad_input():
         power(n=100, r2=1.0)
     with pytest.raises(SpecificationError, match=r"`icc` must be a number in \[0, 1\]; got -0\.1"):
         power(n=100, icc=-0.1)
-    with pytest.raises(SpecificationError, match=r"`alpha` must be a number in \(0, 1\); got 0"):
+    with pytest.raises(SpecificationError, match=r"alpha of power\(\) must be a number strictly .*; got 0"):
         power(n=100, alpha=0)
     with pytest.raises(SpecificationError, match=r"`treat_share` must be a number in \(0, 1\); got 1"):
         power(n=100, treat_share=1)

@@ -164,7 +164,7 @@ def test_specification_errors():
         ipw(df, **kw, trim="x")  # type: ignore[arg-type]
     with pytest.raises(SpecificationError, match=r"`trim` must be .* got 0\.7"):
         aipw(df, **kw, trim=0.7)
-    with pytest.raises(SpecificationError, match=r"`alpha` must be a number in \(0, 1\); got 1\.5"):
+    with pytest.raises(SpecificationError, match=r"alpha of ipw\(\) must be a number strictly .*; got 1\.5"):
         ipw(df, **kw, alpha=1.5)
     with pytest.raises(SpecificationError, match=r"`covariates` is empty"):
         ipw(df, yname="y", treatname="d", covariates=[])

@@ -17,7 +17,7 @@ from ipf_eval.data.contract import ValidatedPanel, validate_panel
 from ipf_eval.errors import DataError, SpecificationError
 from ipf_eval.results import DropRecord
 
-__all__ = ["PanelInput", "check_alpha", "check_name", "check_names", "prepare_panel"]
+__all__ = ["PanelInput", "check_name", "check_names", "prepare_panel"]
 
 PanelInput = pd.DataFrame | ValidatedPanel
 
@@ -53,14 +53,6 @@ def check_names(value: Sequence[str] | None, *, function: str, parameter: str) -
             f"(write {parameter}=[{value!r}] for one column)"
         )
     return tuple(value)
-
-
-def check_alpha(alpha: float, *, function: str) -> None:
-    """Raise :class:`SpecificationError` unless ``0 < alpha < 1``."""
-    if not isinstance(alpha, (int, float)) or not 0.0 < float(alpha) < 1.0:
-        raise SpecificationError(
-            f"{function}(alpha=...) must be a number in (0, 1), e.g. 0.05; got {alpha!r}"
-        )
 
 
 def prepare_panel(

@@ -27,6 +27,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from ipf_eval._defaults import CONTROL_GROUP, N_BOOT, check_alpha, warn_few_clusters
 from ipf_eval.data._checks import fast_unique, firm_starts
 from ipf_eval.data.contract import ValidatedPanel, validate_panel
 from ipf_eval.did._att_gt_cells import (
@@ -62,8 +63,6 @@ IntArray = NDArray[np.int64]
 _CONTROL_GROUPS = ("never_treated", "not_yet_treated")
 _METHODS = ("dr", "ipw", "reg")
 _BASE_PERIODS = ("varying", "universal")
-#: Below this number of clusters a warning says that cluster-robust inference is unreliable.
-MIN_CLUSTERS = 20
 
 
 def _choice(value: object, allowed: tuple[str, ...], parameter: str) -> str:
@@ -94,10 +93,7 @@ def _check_options(
         raise SpecificationError(f"att_gt(n_boot=...) must be an integer of at least 2; got {n_boot!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise SpecificationError(f"att_gt(seed=...) must be None or a non-negative integer; got {seed!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (float, int)) or not 0.0 < float(alpha) < 1.0:
-        raise SpecificationError(
-            f"att_gt(alpha=...) must be a number strictly between 0 and 1; got {alpha!r}"
-        )
+    check_alpha(alpha, function="att_gt")
     for name, value in (("panel", panel), ("bootstrap", bootstrap)):
         if not isinstance(value, bool):
             raise SpecificationError(f"att_gt({name}=...) must be True or False; got {value!r}")
@@ -430,7 +426,7 @@ def att_gt(
     idname: str,
     gname: str,
     covariates: Sequence[str] | None = None,
-    control_group: str = "never_treated",
+    control_group: str = CONTROL_GROUP,
     est_method: str = "dr",
     base_period: str = "varying",
     anticipation: int = 0,
@@ -438,7 +434,7 @@ def att_gt(
     weights: str | None = None,
     cluster: str | None = None,
     bootstrap: bool = True,
-    n_boot: int = 999,
+    n_boot: int = N_BOOT,
     seed: int | None = None,
     alpha: float = 0.05,
     boot_weights: str = "mammen",
@@ -456,8 +452,9 @@ def att_gt(
     covariates
         Time-invariant baseline covariates (each firm's value in its first observed period is used).
     control_group
-        ``"never_treated"`` or ``"not_yet_treated"`` (never treated plus firms first supported after
-        ``max(t, base) + anticipation``).
+        ``"never_treated"`` (the default, :data:`~ipf_eval._defaults.CONTROL_GROUP`, as in R ``did``) or
+        ``"not_yet_treated"`` (never treated plus firms first supported after ``max(t, base) +
+        anticipation``).
     est_method
         ``"dr"`` (doubly robust), ``"ipw"`` (normalised inverse probability weighting) or ``"reg"``
         (outcome regression); identical without covariates.
@@ -476,7 +473,7 @@ def att_gt(
         Whether to run the multiplier bootstrap (Mammen weights) for bootstrap standard errors and the
         sup-t simultaneous band.
     n_boot
-        Number of bootstrap draws.
+        Number of bootstrap draws (default :data:`~ipf_eval._defaults.N_BOOT`, 999).
     seed
         Seed of the bootstrap; when ``None`` one is drawn and recorded in the result, so that
         :func:`~ipf_eval.did.aggregate.aggregate` reuses the same draws.
@@ -510,7 +507,8 @@ def att_gt(
         the last cohort used as comparison group when there are no never-treated firms.
     EstimationWarning
         Small cohorts, an ATT(g, t) left out for lack of treated or comparison units, trimmed propensity
-        scores (named ``(g, t)``), fewer than ``MIN_CLUSTERS`` clusters, a singular pre-test covariance.
+        scores (named ``(g, t)``), fewer than :data:`~ipf_eval._defaults.MIN_CLUSTERS` (20) clusters, a
+        singular pre-test covariance.
 
     Notes
     -----
@@ -607,13 +605,7 @@ def att_gt(
     n_clusters = None
     if inp.cluster is not None:
         n_clusters = int(inp.cluster.max()) + 1
-        if n_clusters < MIN_CLUSTERS:
-            warnings.warn(
-                f"only {n_clusters} clusters in {cluster!r}: cluster-robust standard errors and the "
-                f"bootstrap are unreliable with fewer than {MIN_CLUSTERS} clusters",
-                EstimationWarning,
-                stacklevel=2,
-            )
+        warn_few_clusters(n_clusters, function="att_gt", column=cluster, stacklevel=2)
     cohorts = np.unique(inp.cohort[inp.cohort > 0])
     cells = _cells(inp.periods, cohorts, base_period, int(anticipation))
     inp = sort_by_cohort(inp)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -10,17 +9,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ipf_eval.did._did_inputs import PanelInput, check_alpha, check_name, check_names, prepare_panel
+from ipf_eval._defaults import check_alpha, warn_few_clusters
+from ipf_eval.did._did_inputs import PanelInput, check_name, check_names, prepare_panel
 from ipf_eval.did._fe_regression import t_inference, tidy_table
-from ipf_eval.errors import DataError, EstimationError, EstimationWarning, SpecificationError
+from ipf_eval.errors import DataError, EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["DiD2x2Result", "did_2x2"]
-
-_FEW_CLUSTERS = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,7 +176,7 @@ def did_2x2(
     Warns
     -----
     EstimationWarning
-        With fewer than 10 clusters.
+        With fewer than :data:`~ipf_eval._defaults.MIN_CLUSTERS` (20) clusters.
 
     Notes
     -----
@@ -265,11 +263,7 @@ def did_2x2(
             f"did_2x2(): cluster-robust standard errors need at least 2 clusters; {cluster_col!r} has "
             f"{n_clusters}; cluster on another variable"
         )
-    if n_clusters < _FEW_CLUSTERS:
-        warnings.warn(
-            f"did_2x2(): only {n_clusters} clusters (by {cluster_col!r}); cluster-robust standard errors are "
-            "unreliable with so few", EstimationWarning, stacklevel=2,
-        )
+    warn_few_clusters(n_clusters, function="did_2x2", column=cluster_col, stacklevel=2)
     import statsmodels.api as sm  # imported here: it costs about a second at package import
 
     ols = sm.OLS(y, design).fit(cov_type="cluster", cov_kwds={"groups": clus_codes}, use_t=True)

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import check_alpha, warn_few_clusters
 from ipf_eval.did._demean import factorize
-from ipf_eval.did._did_inputs import PanelInput, check_alpha, check_name, check_names, prepare_panel
+from ipf_eval.did._did_inputs import PanelInput, check_name, check_names, prepare_panel
 from ipf_eval.did._fe_regression import (
     DF_DESCRIPTIONS,
     check_df_correction,
@@ -19,7 +20,7 @@ from ipf_eval.did._fe_regression import (
     t_inference,
     tidy_table,
 )
-from ipf_eval.errors import DataWarning, EstimationError, EstimationWarning, SpecificationError
+from ipf_eval.errors import DataWarning, EstimationError, SpecificationError
 from ipf_eval.results import DropRecord, ResultMixin, Specification, Summary, json_safe
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["EventStudyResult", "event_study"]
 
 _CONTROL_COHORTS = ("never_treated", "last_treated")
-_FEW_CLUSTERS = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,7 +249,7 @@ def event_study(
     DataWarning
         When firms supported in or before the first period (no pre-period) are dropped.
     EstimationWarning
-        With fewer than 10 clusters.
+        With fewer than :data:`~ipf_eval._defaults.MIN_CLUSTERS` (20) clusters.
 
     Notes
     -----
@@ -404,11 +404,7 @@ def event_study(
     fit = fit_fe_ols(y, x, names, unit=unit, n_units=n_units, time=time, n_periods=n_periods, cluster=clus,
                      n_clusters=n_clusters, cluster_is_unit=cluster_col == idname, weights=None,
                      df_correction=df_correction)
-    if n_clusters < _FEW_CLUSTERS:
-        warnings.warn(
-            f"event_study(): only {n_clusters} clusters (by {cluster_col!r}); cluster-robust standard errors "
-            "are unreliable with so few", EstimationWarning, stacklevel=2,
-        )
+    warn_few_clusters(n_clusters, function="event_study", column=cluster_col, stacklevel=2)
     k_cells = len(cell_keys)
     delta = fit.coef[:k_cells]
     v_delta = fit.vcov[:k_cells, :k_cells]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -10,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import check_alpha, warn_few_clusters
 from ipf_eval.did._demean import factorize
-from ipf_eval.did._did_inputs import PanelInput, check_alpha, check_name, check_names, prepare_panel
+from ipf_eval.did._did_inputs import PanelInput, check_name, check_names, prepare_panel
 from ipf_eval.did._fe_regression import (
     DF_DESCRIPTIONS,
     check_df_correction,
@@ -19,16 +19,13 @@ from ipf_eval.did._fe_regression import (
     t_inference,
     tidy_table,
 )
-from ipf_eval.errors import DataError, EstimationError, EstimationWarning, SpecificationError
+from ipf_eval.errors import DataError, EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = ["TWFEResult", "twfe"]
-
-#: Below this many clusters an :class:`EstimationWarning` says cluster-robust inference is fragile.
-FEW_CLUSTERS = 10
 
 
 @dataclass(frozen=True, eq=False)
@@ -208,7 +205,7 @@ def twfe(
     Warns
     -----
     EstimationWarning
-        With fewer than 10 clusters.
+        With fewer than :data:`~ipf_eval._defaults.MIN_CLUSTERS` (20) clusters.
 
     Notes
     -----
@@ -310,12 +307,7 @@ def twfe(
     fit = fit_fe_ols(frame[yname].to_numpy(dtype=np.float64), x, (term, *covs), unit=unit, n_units=n_units,
                      time=time, n_periods=n_periods, cluster=clus, n_clusters=n_clusters,
                      cluster_is_unit=cluster_col == idname, weights=w, df_correction=df_correction)
-    if n_clusters < FEW_CLUSTERS:
-        warnings.warn(
-            f"twfe(): only {n_clusters} clusters (by {cluster_col!r}); cluster-robust standard errors are "
-            "unreliable with so few; consider a wild cluster bootstrap or randomisation inference",
-            EstimationWarning, stacklevel=2,
-        )
+    warn_few_clusters(n_clusters, function="twfe", column=cluster_col, stacklevel=2)
     se = np.sqrt(np.diag(fit.vcov))
     inf = t_inference(fit.coef, se, n_clusters - 1, alpha)
     coefficients = tidy_table(fit.names, inf, {"outcome": yname})

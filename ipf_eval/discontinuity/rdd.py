@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ipf_eval._cross_section import as_binary, check_alpha
+from ipf_eval._cross_section import as_binary
+from ipf_eval._defaults import check_alpha
 from ipf_eval.discontinuity.density import DensityResult, run_density_test
 from ipf_eval.errors import DataError, DataWarning, EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.results import DropRecord, ResultMixin, Specification, Summary, json_safe, tidy_frame
@@ -387,7 +388,7 @@ def rdd(
     Calonico, Cattaneo & Titiunik (2014); Calonico, Cattaneo, Farrell & Titiunik (2017); Cattaneo, Jansson
     & Ma (2020); McCrary (2008); Imbens & Angrist (1994).
     """
-    alpha = check_alpha(alpha, "rdd")
+    alpha = check_alpha(alpha, function="rdd")
     if kernel not in _KERNELS:
         raise SpecificationError(f"rdd(): `kernel` must be one of {_KERNELS!r}; got {kernel!r}.")
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or not 0 <= p <= 4:

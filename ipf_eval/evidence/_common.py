@@ -34,16 +34,6 @@ def non_negative(name: str, value: Any) -> float:
     return v
 
 
-def check_alpha(alpha: Any) -> float:
-    """Return ``alpha`` if it lies strictly between 0 and 1."""
-    a = finite("alpha", alpha)
-    if not 0 < a < 1:
-        raise SpecificationError(
-            f"alpha must lie strictly between 0 and 1; got {alpha!r}. Use 0.05 for 95% intervals."
-        )
-    return a
-
-
 def z_crit(alpha: float) -> float:
     """Two-sided standard normal critical value."""
     return float(stats.norm.ppf(1 - alpha / 2))

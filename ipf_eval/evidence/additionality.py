@@ -14,9 +14,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import SpecificationError
 from ipf_eval.evidence._common import (
-    check_alpha,
     choice,
     finite,
     non_negative,
@@ -266,7 +266,7 @@ def input_additionality(
     e_se = positive("effect_se", effect_se, "Pass the standard error of the effect on R&D spending.")
     s = positive("subsidy_per_firm", subsidy_per_firm, "Pass the average subsidy paid per firm in euros.")
     s_se = non_negative("subsidy_se", subsidy_se)
-    a = check_alpha(alpha)
+    a = check_alpha(alpha, function="input_additionality")
     outcome = choice("outcome", outcome, ("total_rd", "private_rd"))  # type: ignore[assignment]
     method = choice("method", method, ("delta", "fieller"))  # type: ignore[assignment]
     margin = positive("equivalence_margin", equivalence_margin)
@@ -473,7 +473,7 @@ def output_additionality(
     """
     b = finite("effect", effect)
     se = positive("effect_se", effect_se, "Pass the standard error of the effect.")
-    a = check_alpha(alpha)
+    a = check_alpha(alpha, function="output_additionality")
     scale = choice("scale", scale, ("log", "level"))  # type: ignore[assignment]
     ci_method = choice("ci_method", ci_method, ("delta", "transform"))  # type: ignore[assignment]
     base = None if baseline_level is None else positive("baseline_level", baseline_level)
@@ -681,7 +681,7 @@ def survey_additionality(
         if not 0 <= share <= 1:
             raise SpecificationError(f"{share_name} must lie in [0, 1]; got {share!r}.")
     disp_se = non_negative("displacement_se", displacement_se)
-    a = check_alpha(alpha)
+    a = check_alpha(alpha, function="survey_additionality")
     z = z_crit(a)
     d: float = (n_full_deadweight + w * n_partial_deadweight) / n
     ex2 = (n_full_deadweight + w**2 * n_partial_deadweight) / n

@@ -10,8 +10,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import N_BOOT, check_alpha
 from ipf_eval.errors import SpecificationError
-from ipf_eval.evidence._common import check_alpha, choice, finite, non_negative, p_two_sided, positive, z_crit
+from ipf_eval.evidence._common import choice, finite, non_negative, p_two_sided, positive, z_crit
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
 __all__ = ["OUTCOME_UNITS", "CostEffectiveness", "cost_effectiveness"]
@@ -183,7 +184,7 @@ def cost_effectiveness(
     discount_rate: float = 0.0,
     alpha: float = 0.05,
     method: Literal["delta", "fieller", "bootstrap"] = "delta",
-    n_boot: int = 4999,
+    n_boot: int = N_BOOT,
     seed: int | None = None,
 ) -> CostEffectiveness:
     r"""Programme cost per additional unit of outcome, with an interval that is honest about zero effects.
@@ -293,7 +294,7 @@ def cost_effectiveness(
     ):
         raise SpecificationError(f"horizon_years must be an integer of at least 1; got {horizon_years!r}.")
     rate = non_negative("discount_rate", discount_rate)
-    a = check_alpha(alpha)
+    a = check_alpha(alpha, function="cost_effectiveness")
     z = z_crit(a)
     base: float | None = None
     if effect_scale == "log":

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
@@ -229,7 +230,7 @@ def power(
     ----------
     Bloom (1995); Duflo, Glennerster & Kremer (2007).
     """
-    a = _check_unit("alpha", alpha)
+    a = check_alpha(alpha, function="power")
     p = _check_unit("treat_share", treat_share)
     c = _check_unit("takeup", takeup, hi_open=False)
     r2v = _check_unit("r2", r2, lo_open=False)

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipf_eval._cross_section import as_binary, check_alpha, design_matrix, prepare_cross_section
+from ipf_eval._cross_section import as_binary, design_matrix, prepare_cross_section
+from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import DataError, EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
@@ -282,7 +283,7 @@ def rct(
     ----------
     Lin (2013); Imbens & Angrist (1994); Imbens & Rubin (2015); LaLonde (1986).
     """
-    alpha = check_alpha(alpha, "rct")
+    alpha = check_alpha(alpha, function="rct")
     if vce not in _VCE:
         raise SpecificationError(f"rct(): `vce` must be one of {_VCE!r}; got {vce!r}.")
     if (

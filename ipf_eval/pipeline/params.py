@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from ipf_eval._defaults import CONTROL_GROUP, N_BOOT
 from ipf_eval.errors import ParameterError
 
 __all__ = [
@@ -213,12 +214,12 @@ class CountryParams(_Model):
 class EstimatorParams(_Model):
     """Estimator choices passed to the staggered difference-in-differences estimator."""
 
-    control_group: Literal["never_treated", "not_yet_treated"] = "not_yet_treated"
+    control_group: Literal["never_treated", "not_yet_treated"] = CONTROL_GROUP
     est_method: Literal["dr", "ipw", "reg"] = "dr"
     base_period: Literal["universal", "varying"] = "universal"
     covariates: list[ColumnName] = Field(default_factory=list)
     bootstrap: bool = True
-    n_boot: int = Field(default=499, ge=99, le=9999)
+    n_boot: int = Field(default=N_BOOT, ge=99, le=9999)
     alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
 
 

@@ -12,7 +12,6 @@ from ipf_eval.errors import DataError, SpecificationError
 from ipf_eval.synthesis._rma import METHODS
 
 __all__ = [
-    "check_alpha",
     "check_columns",
     "check_frame",
     "check_method",
@@ -49,16 +48,6 @@ def check_method(method: Any, function: str) -> str:
             "'reml' (restricted maximum likelihood) is the default and usually the best choice"
         )
     return method.lower()
-
-
-def check_alpha(alpha: Any, function: str) -> float:
-    """Validate a significance level in (0, 1)."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < float(alpha) < 1:
-        raise SpecificationError(
-            f"alpha of {function}() must be a number strictly between 0 and 1, got {alpha!r}; "
-            "use 0.05 for 95% intervals"
-        )
-    return float(alpha)
 
 
 def _numeric(frame: pd.DataFrame, column: str, parameter: str) -> np.ndarray:

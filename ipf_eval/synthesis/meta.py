@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
-from ipf_eval.synthesis._common import check_alpha, check_frame, check_method, extract_effects, fmt
+from ipf_eval.synthesis._common import check_frame, check_method, extract_effects, fmt
 from ipf_eval.synthesis._rma import fit_rma
 
 if TYPE_CHECKING:
@@ -477,7 +478,7 @@ def meta_analysis(
     """
     check_frame(effects, "effects")
     method_l = check_method(method, "meta_analysis")
-    alpha_f = check_alpha(alpha, "meta_analysis")
+    alpha_f = check_alpha(alpha, function="meta_analysis")
     if not isinstance(knapp_hartung, (bool, np.bool_)):
         raise SpecificationError(f"knapp_hartung must be True or False, got {knapp_hartung!r}")
     y, se, labels = extract_effects(effects, estimate=estimate, std_error=std_error, label=label,

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import DataError, EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 from ipf_eval.synthesis._common import (
-    check_alpha,
     check_columns,
     check_frame,
     check_method,
@@ -340,7 +340,7 @@ def meta_regression(
     """
     check_frame(effects, "effects")
     method_l = check_method(method, "meta_regression")
-    alpha_f = check_alpha(alpha, "meta_regression")
+    alpha_f = check_alpha(alpha, function="meta_regression")
     if not isinstance(knapp_hartung, (bool, np.bool_)):
         raise SpecificationError(f"knapp_hartung must be True or False, got {knapp_hartung!r}")
     mods = [moderators] if isinstance(moderators, str) else list(moderators)

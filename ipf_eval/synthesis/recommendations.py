@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import DataError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
 from ipf_eval.synthesis.meta import meta_analysis
@@ -220,6 +221,8 @@ def recommendations(
     ------
     DataError
         If required columns are missing or a standard error is not positive.
+    SpecificationError
+        If ``alpha`` is not strictly between 0 and 1.
 
     Notes
     -----
@@ -231,6 +234,7 @@ def recommendations(
     What Works Centre for Local Economic Growth (2016). Guide to scoring evidence using the Maryland
     Scientific Methods Scale.
     """
+    alpha = check_alpha(alpha, function="recommendations")
     missing = [c for c in _REQUIRED if c not in evidence.columns]
     if missing:
         raise DataError(

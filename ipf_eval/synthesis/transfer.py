@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import DataError, EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
-from ipf_eval.synthesis._common import check_alpha, check_columns, check_frame, fmt
+from ipf_eval.synthesis._common import check_columns, check_frame, fmt
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -301,7 +302,7 @@ def transferability(
     cell_cols = [cells] if isinstance(cells, str) else list(cells)
     if not cell_cols:
         raise SpecificationError("cells must name at least one column identifying a cell, got an empty list")
-    alpha_f = check_alpha(alpha, "transferability")
+    alpha_f = check_alpha(alpha, function="transferability")
     if on_extrapolation not in ("warn", "ignore", "error"):
         raise SpecificationError(
             f"on_extrapolation must be 'warn', 'ignore' or 'error', got {on_extrapolation!r}"

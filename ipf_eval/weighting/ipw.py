@@ -25,7 +25,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ipf_eval._cross_section import CrossSection, check_alpha, prepare_cross_section
+from ipf_eval._cross_section import CrossSection, prepare_cross_section
+from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.results import Specification
 from ipf_eval.weighting._result import EffectResult
@@ -241,7 +242,7 @@ def ipw(
     ----------
     Hirano, Imbens & Ridder (2003); Rosenbaum & Rubin (1983); Sant'Anna & Zhao (2020).
     """
-    alpha = check_alpha(alpha, "ipw")
+    alpha = check_alpha(alpha, function="ipw")
     prep = prepare_weighting(
         data, func="ipw", yname=yname, treatname=treatname, covariates=covariates, trim=trim
     )
@@ -325,7 +326,7 @@ def aipw(
     ----------
     Robins, Rotnitzky & Zhao (1994); Sant'Anna & Zhao (2020); Hirano, Imbens & Ridder (2003).
     """
-    alpha = check_alpha(alpha, "aipw")
+    alpha = check_alpha(alpha, function="aipw")
     prep = prepare_weighting(
         data, func="aipw", yname=yname, treatname=treatname, covariates=covariates, trim=trim
     )

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ipf_eval._cross_section import check_alpha
+from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.results import Specification
 from ipf_eval.weighting._result import EffectResult
@@ -173,7 +173,7 @@ def match(
     ----------
     Abadie & Imbens (2006, 2016); Rosenbaum & Rubin (1983); Dehejia & Wahba (1999).
     """
-    alpha = check_alpha(alpha, "match")
+    alpha = check_alpha(alpha, function="match")
     if estimand != "att":
         raise SpecificationError(
             f"match(): `estimand` must be 'att' (the effect on supported firms); got {estimand!r}."
