@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval.discontinuity._score import centred_score
 from ipf_eval.errors import EstimationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
@@ -218,8 +219,6 @@ def density_test(
     ----------
     Cattaneo, Jansson & Ma (2020); McCrary (2008).
     """
-    from ipf_eval.discontinuity.rdd import centred_score
-
     x, _, dropped = centred_score(
         data, scorename=scorename, cutoff=cutoff, call=call, extra=(), func="density_test"
     )
