@@ -23,7 +23,7 @@ from ipf_eval.did._block_if import BlockSparseInfluence
 from ipf_eval.errors import EstimationWarning
 from ipf_eval.results import DropRecord
 
-__all__ = ["Inputs", "block_covariance", "estimate_cells", "fast_panel_cells", "sort_by_cohort"]
+__all__ = ["Inputs", "cohort_bounds", "estimate_cells", "fast_panel_cells", "sort_by_cohort"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -153,17 +153,9 @@ def fast_panel_cells(
     return kept, att, inf, n_t, n_c
 
 
-def block_covariance(inf: FloatArray, cohort: IntArray) -> FloatArray:
-    """``inf.T @ inf / n**2`` summed over cohort blocks, each over the columns it touches (rows sorted)."""
-    n, k = inf.shape
-    cov = np.zeros((k, k))
-    for a, b in _blocks(cohort).values():
-        block = inf[a:b]
-        cols = np.flatnonzero(np.any(block != 0.0, axis=0))
-        if cols.size:
-            sub = block[:, cols]
-            cov[np.ix_(cols, cols)] += sub.T @ sub
-    return cov / float(n) ** 2
+def cohort_bounds(cohort: IntArray) -> tuple[tuple[int, int], ...]:
+    """Row ranges of the cohort blocks of a cohort-sorted array, in row order."""
+    return tuple(_blocks(cohort).values())
 
 
 def _record(

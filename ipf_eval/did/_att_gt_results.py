@@ -16,7 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
-from ipf_eval.did._block_if import BlockInfluence, BlockSparseInfluence
+from ipf_eval.inference.influence import InfluenceFunction
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 
-def _freeze(*arrays: NDArray[Any] | BlockInfluence | BlockSparseInfluence | None) -> None:
+def _freeze(*arrays: NDArray[Any] | None) -> None:
     for a in arrays:
         if a is not None:
             a.setflags(write=False)
@@ -162,6 +162,14 @@ class AttGtResult(ResultMixin):
     alpha, n_boot, boot_weights, n_clusters, specification
         Level, bootstrap draws and multiplier distribution, number of clusters (``None``: independent
         units) and the specification.
+    influence
+        The influence functions (:class:`~ipf_eval.inference.influence.InfluenceFunction`), one column per
+        ATT(g, t) in the table's order and one row per unit, units ordered by cohort (never supported
+        last), then by id; clustered when ``n_clusters`` is not ``None``.
+    unit_cohort, unit_weights
+        Per unit, in the rows' order: the cohort (first support period; 0 never supported) and the weight
+        normalised to mean one (all ones without ``weights``).  Aggregations estimate cohort shares from
+        them.
     """
 
     group: IntArray
@@ -179,10 +187,9 @@ class AttGtResult(ResultMixin):
     boot_weights: str
     n_clusters: int | None
     specification: Specification
-    _inf_func: FloatArray | BlockInfluence | BlockSparseInfluence = field(repr=False)
-    _unit_cohort: IntArray = field(repr=False)
-    _unit_weights: FloatArray = field(repr=False)
-    _cluster: IntArray | None = field(repr=False)
+    influence: InfluenceFunction = field(repr=False)
+    unit_cohort: IntArray = field(repr=False)
+    unit_weights: FloatArray = field(repr=False)
 
     def __post_init__(self) -> None:
         _freeze(
@@ -194,10 +201,8 @@ class AttGtResult(ResultMixin):
             self.boot_std_error,
             self.n_treated,
             self.n_control,
-            self._inf_func,
-            self._unit_cohort,
-            self._unit_weights,
-            self._cluster,
+            self.unit_cohort,
+            self.unit_weights,
         )
 
     @property
@@ -208,7 +213,7 @@ class AttGtResult(ResultMixin):
     @property
     def n_units(self) -> int:
         """Number of units (firms; observations for repeated cross-sections)."""
-        return int(self._inf_func.shape[0])
+        return self.influence.n_units
 
     @property
     def influence_function(self) -> FloatArray:
@@ -216,9 +221,7 @@ class AttGtResult(ResultMixin):
 
         Columns follow the table; rows are units ordered by cohort (never supported last), then by id.
         """
-        if isinstance(self._inf_func, (BlockInfluence, BlockSparseInfluence)):
-            return self._inf_func.dense()
-        return self._inf_func
+        return self.influence.dense()
 
     @property
     def ci_low(self) -> FloatArray:
@@ -357,6 +360,10 @@ class AggregateResult(ResultMixin):
         Per-element estimates, analytic and bootstrap standard errors, and the sup-t critical value.
     alpha, specification, source
         Level, the specification and the :class:`AttGtResult` aggregated.
+    influence
+        The influence functions of the per-element estimates (columns in ``labels`` order), then of the
+        overall parameter (last column), on the units of ``source`` (the cohort shares' estimation
+        included).
     """
 
     kind: str
@@ -371,6 +378,7 @@ class AggregateResult(ResultMixin):
     alpha: float
     specification: Specification
     source: AttGtResult = field(repr=False)
+    influence: InfluenceFunction = field(repr=False)
 
     def __post_init__(self) -> None:
         _freeze(self.labels, self.estimates, self.std_error, self.boot_std_error)

@@ -11,6 +11,9 @@ functions (aggregations) keep that form, so nothing of size ``n_units × n_cells
 come from per-block second moments (``T × T``) and multiplier-bootstrap draws from per-block sums of
 multiplier-weighted outcomes (``n_boot × T``).  :meth:`BlockInfluence.dense` materialises the matrix when
 asked for (``AttGtResult.influence_function``, clustered inference).
+
+Both storages implement :class:`~ipf_eval.inference.influence.InfluenceFunction`, so aggregations combine,
+bootstrap and take covariances of them without knowing which one they hold.
 """
 
 from __future__ import annotations
@@ -19,13 +22,22 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["BlockInfluence", "BlockMoments", "block_moments"]
+from ipf_eval.errors import SpecificationError
+from ipf_eval.inference.bootstrap import MULTIPLIER_KINDS, gaussian_draws, multiplier_block_sums
+from ipf_eval.inference.dense import DenseInfluence
+
+__all__ = ["BlockInfluence", "BlockMoments", "BlockSparseInfluence", "block_moments"]
 
 FloatArray = NDArray[np.float64]
 #: Rows processed at once when centring outcomes.
 _ROWS = 1 << 15
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in MULTIPLIER_KINDS:
+        raise SpecificationError(f"draws(kind=...) must be one of {MULTIPLIER_KINDS!r}; got {kind!r}")
 
 
 @dataclass(frozen=True)
@@ -75,10 +87,18 @@ class BlockInfluence:
     const: FloatArray  # nb × k
     _cache: dict[str, FloatArray] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        self.setflags(write=False)
+
     @property
     def shape(self) -> tuple[int, int]:
         """``(n_units, k)`` as the dense matrix."""
         return (int(self.mom.y.shape[0]), int(self.const.shape[1]))
+
+    @property
+    def n_units(self) -> int:
+        """Number of units (rows)."""
+        return int(self.mom.y.shape[0])
 
     @property
     def ndim(self) -> int:
@@ -100,9 +120,35 @@ class BlockInfluence:
         mat = np.asarray(m, dtype=np.float64).reshape(self.const.shape[1], -1)
         return BlockInfluence(self.mom, self.coef @ mat, self.const @ mat)
 
+    def combine(self, weights: ArrayLike) -> BlockInfluence:
+        """Return the influence functions of ``k × j`` (or ``k``) linear combinations, still per block."""
+        return self @ np.asarray(weights, dtype=np.float64)
+
     def add_block_constants(self, q: FloatArray) -> BlockInfluence:
         """Add ``w_i q[c]`` (``q``: ``nb × k``) to the influence function of every unit of block ``c``."""
         return BlockInfluence(self.mom, self.coef, self.const + q)
+
+    def add_group_terms(
+        self, unit_weights: ArrayLike, groups: ArrayLike, terms: ArrayLike
+    ) -> BlockInfluence | DenseInfluence:
+        """Return ``psi_i + unit_weights[i] * terms[groups[i]]``.
+
+        Per block (a block constant) when the groups are constant within blocks and the unit weights are
+        proportional to the blocks' weights ``w`` (the case of cohort shares); otherwise on the dense matrix.
+        """
+        uw = np.asarray(unit_weights, dtype=np.float64)
+        codes = np.asarray(groups)
+        t = np.asarray(terms, dtype=np.float64)
+        mom = self.mom
+        first_rows = np.array([a for a, _ in mom.bounds], dtype=np.int64)
+        sizes = np.array([b - a for a, b in mom.bounds], dtype=np.int64)
+        if uw.shape == mom.w.shape and codes.shape == mom.w.shape and codes.dtype.kind in "iu":
+            ratio = float(uw.sum()) / float(mom.w.sum())
+            per_block = np.array_equal(np.repeat(codes[first_rows], sizes), codes)
+            if per_block and np.allclose(uw, ratio * mom.w, rtol=1e-12, atol=0.0):
+                # w_i q[c] = raw weight * q[c] * ratio, the unit weights being the raw ones rescaled
+                return self.add_block_constants(ratio * t.reshape(t.shape[0], -1)[codes[first_rows]])
+        return DenseInfluence(self.dense()).add_group_terms(uw, codes, t)
 
     def nonzero_columns(self) -> NDArray[np.bool_]:
         """Columns that are not identically zero."""
@@ -122,8 +168,16 @@ class BlockInfluence:
         return out
 
     def covariance(self) -> FloatArray:
-        """``gram / n**2``: the covariance of the estimators (independent units)."""
-        return self.gram() / float(self.shape[0]) ** 2
+        """Return ``gram / n**2``, the covariance of the estimators (independent units; cached, read-only)."""
+        if "covariance" not in self._cache:
+            cov = self.gram() / float(self.shape[0]) ** 2
+            cov.setflags(write=False)
+            self._cache["covariance"] = cov
+        return self._cache["covariance"]
+
+    def standard_errors(self) -> FloatArray:
+        """Return the roots of the covariance's diagonal (negative rounding clipped to zero)."""
+        return np.asarray(np.sqrt(np.clip(np.diag(self.covariance()), 0.0, None)))
 
     def dense(self) -> FloatArray:
         """Return the ``n × k`` matrix (cached, read-only)."""
@@ -141,7 +195,19 @@ class BlockInfluence:
             self._cache["dense"] = out
         return self._cache["dense"]
 
-    def draws(self, basis: tuple[FloatArray, FloatArray]) -> FloatArray:
+    def draws(self, *, n_boot: int, seed: int, kind: str = "mammen") -> FloatArray:
+        """Return ``n_boot × k`` multiplier-bootstrap draws, the multipliers of ``multiplier_draws``.
+
+        Two-point multipliers go through the per-block multiplier sums of the outcomes (cached on the
+        moments, so an estimate and its aggregations share them); Gaussian ones are drawn from
+        :meth:`covariance` (their exact law given the data).
+        """
+        _check_kind(kind)
+        if kind == "gaussian":
+            return gaussian_draws(self.covariance(), n_boot=n_boot, seed=seed)
+        return self.draws_from_basis(block_boot_basis(self.mom, n_boot=n_boot, seed=seed, kind=kind))
+
+    def draws_from_basis(self, basis: tuple[FloatArray, FloatArray]) -> FloatArray:
         r"""Bootstrap draws :math:`n^{-1}\sum_i V_{ib}\psi_i` from the per-block multiplier sums."""
         zy, zw = basis  # nb × n_boot × T and nb × n_boot
         out = np.zeros((zw.shape[1], self.const.shape[1]))
@@ -223,8 +289,6 @@ def block_boot_basis(
     """Per-block multiplier sums of ``w (y - ybar)`` and ``w`` (cached on ``mom`` by seed, draws, kind)."""
     key = (int(seed), int(n_boot), kind)
     if key not in mom.boot:
-        from ipf_eval.inference.bootstrap import multiplier_block_sums
-
         values = []
         for c, (a, b) in enumerate(mom.bounds):
             v = np.empty((b - a, mom.y.shape[1] + 1))
@@ -271,6 +335,11 @@ class BlockSparseInfluence:
         return (self.n, self.k)
 
     @property
+    def n_units(self) -> int:
+        """Number of units (rows)."""
+        return self.n
+
+    @property
     def ndim(self) -> int:
         """Two, as the dense matrix."""
         return 2
@@ -305,6 +374,15 @@ class BlockSparseInfluence:
             data.append(d if keep.all() else np.asfortranarray(d[:, keep]))
         return BlockSparseInfluence(self.n, int(sel.size), self.bounds, tuple(cols), tuple(data))
 
+    def combine(self, weights: ArrayLike) -> DenseInfluence:
+        """Return the influence functions of ``k × j`` (or ``k``) linear combinations (dense, not sparse)."""
+        w = np.asarray(weights, dtype=np.float64)
+        return DenseInfluence(self @ w.reshape(w.shape[0], -1))
+
+    def add_group_terms(self, unit_weights: ArrayLike, groups: ArrayLike, terms: ArrayLike) -> DenseInfluence:
+        """Return ``psi_i + unit_weights[i] * terms[groups[i]]`` (dense)."""
+        return DenseInfluence(self.dense()).add_group_terms(unit_weights, groups, terms)
+
     def __matmul__(self, m: FloatArray) -> FloatArray:
         """Right-multiply by a ``k × j`` matrix (or a ``k`` vector): a dense ``n × j`` result."""
         mat = np.asarray(m, dtype=np.float64)
@@ -322,6 +400,26 @@ class BlockSparseInfluence:
                 out[np.ix_(c_cols, c_cols)] += d.T @ d
         return out
 
+    def covariance(self) -> FloatArray:
+        """Return ``gram / n**2``, the covariance of the estimators (independent units; cached, read-only)."""
+        if "covariance" not in self._cache:
+            cov = self.gram() / float(self.n) ** 2
+            cov.setflags(write=False)
+            self._cache["covariance"] = cov
+        return self._cache["covariance"]
+
+    def standard_errors(self) -> FloatArray:
+        """Return the roots of the covariance's diagonal (negative rounding clipped to zero)."""
+        return np.asarray(np.sqrt(np.clip(np.diag(self.covariance()), 0.0, None)))
+
+    def nonzero_columns(self) -> NDArray[np.bool_]:
+        """Columns that are not identically zero."""
+        out = np.zeros(self.k, dtype=bool)
+        for c_cols, d in zip(self.cols, self.data, strict=True):
+            if c_cols.size:
+                out[c_cols] |= np.any(d != 0.0, axis=0)
+        return out
+
     def dense(self) -> FloatArray:
         """Return the ``n × k`` matrix (cached, read-only)."""
         if "dense" not in self._cache:
@@ -333,10 +431,14 @@ class BlockSparseInfluence:
             self._cache["dense"] = out
         return self._cache["dense"]
 
-    def draws(self, *, n_boot: int, seed: int, kind: str) -> FloatArray:
-        """Multiplier-bootstrap draws, with the multipliers of ``multiplier_draws`` on the dense matrix."""
-        from ipf_eval.inference.bootstrap import multiplier_block_sums
+    def draws(self, *, n_boot: int, seed: int, kind: str = "mammen") -> FloatArray:
+        """Multiplier-bootstrap draws, with the multipliers of ``multiplier_draws`` on the dense matrix.
 
+        Gaussian multipliers are drawn from :meth:`covariance` (their exact law given the data).
+        """
+        _check_kind(kind)
+        if kind == "gaussian":
+            return gaussian_draws(self.covariance(), n_boot=n_boot, seed=seed)
         sums = multiplier_block_sums(list(self.data), self.bounds, n_boot=n_boot, seed=seed, kind=kind)
         out = np.zeros((n_boot, self.k))
         for c_cols, s in zip(self.cols, sums, strict=True):

@@ -4,6 +4,10 @@ Every aggregated parameter is a weighted average of ATT(g, t) whose weights are 
 :math:`\hat P(G = g)`; its influence function is the same weighted average of the ATT(g, t) influence
 functions plus the influence function of the estimated shares, so the standard errors and the bootstrap of
 the aggregation are those of the result it aggregates (same units, clusters and multipliers).
+
+The aggregation reads the result's public fields only: the estimates, ``unit_cohort`` and ``unit_weights``
+for the shares, and ``influence``, whose operations (:class:`~ipf_eval.inference.influence.InfluenceFunction`:
+combine, add the shares' terms, covariance, bootstrap draws) work whatever its storage.
 """
 
 from __future__ import annotations
@@ -14,15 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ipf_eval.did._att_gt_results import AggregateResult, AttGtResult
-from ipf_eval.did._block_if import BlockInfluence, BlockSparseInfluence, block_boot_basis
 from ipf_eval.errors import EstimationError, SpecificationError
-from ipf_eval.inference.bootstrap import (
-    bootstrap_standard_errors,
-    gaussian_draws,
-    multiplier_draws,
-    sup_t_critical_value,
-)
-from ipf_eval.inference.influence import if_standard_errors
+from ipf_eval.inference.bootstrap import bootstrap_standard_errors, sup_t_critical_value
+from ipf_eval.inference.influence import InfluenceFunction
 from ipf_eval.results import Specification
 
 __all__ = ["aggregate"]
@@ -45,11 +43,11 @@ class _Shares:
 
 def _shares(res: AttGtResult) -> _Shares:
     cohorts = np.unique(res.group)
-    unit = res._unit_cohort
+    unit = res.unit_cohort
     pos = np.searchsorted(cohorts, unit)
     pos_c = np.minimum(pos, cohorts.size - 1)
     code = np.where(cohorts[pos_c] == unit, pos_c, -1).astype(np.int64)
-    w = res._unit_weights
+    w = res.unit_weights
     ok = code >= 0
     pg = np.bincount(code[ok], weights=w[ok], minlength=cohorts.size) / unit.size
     return _Shares(cohorts, pg, code, w, int(res.att.size))
@@ -79,22 +77,10 @@ def _combine(
     return est, m, q
 
 
-def _influence(res: AttGtResult, sh: _Shares, m: FloatArray, q: FloatArray) -> FloatArray | BlockInfluence:
+def _influence(res: AttGtResult, sh: _Shares, m: FloatArray, q: FloatArray) -> InfluenceFunction:
     """Return the ``n × j`` influence functions ``inf @ m + w_i q[cohort_i]`` of ``j`` aggregations."""
-    qz = np.vstack([q, np.zeros((1, q.shape[1]))])
-    if isinstance(res._inf_func, BlockInfluence):
-        # per block: w_i q[c] = raw weight * q[c] / mean(raw weights), with unit weights w_i normalised
-        blk = res._inf_func
-        first_rows = np.array([a for a, _ in blk.mom.bounds], dtype=np.int64)
-        ratio = float(sh.weights.sum()) / float(blk.mom.w.sum())
-        return (blk @ m).add_block_constants(ratio * qz[sh.unit_code[first_rows]])
-    out = np.asarray(res._inf_func @ m)
-    if isinstance(res._inf_func, BlockSparseInfluence):  # cohort blocks: one share term per block
-        for a, b in res._inf_func.bounds:
-            out[a:b] += sh.weights[a:b, None] * qz[sh.unit_code[a]]
-        return out
-    out += sh.weights[:, None] * qz[sh.unit_code]
-    return out
+    qz = np.vstack([q, np.zeros((1, q.shape[1]))])  # units of no cohort in the table (code -1): no term
+    return res.influence.combine(m).add_group_terms(sh.weights, sh.unit_code, qz)
 
 
 def _check_int(value: object, name: str) -> None:
@@ -236,32 +222,12 @@ def aggregate(
     m_mat = np.column_stack([*(p[1] for p in parts), m_all])
     q_mat = np.column_stack([*(p[2] for p in parts), q_all])
     all_if = _influence(result, sh, m_mat, q_mat)
-    if isinstance(all_if, BlockInfluence):
-        cov_all = all_if.covariance()
-        se_all = np.sqrt(np.clip(np.diag(cov_all), 0.0, None))
-        se_all = np.where(all_if.nonzero_columns(), se_all, np.nan)
-    else:
-        se_all = if_standard_errors(all_if, result._cluster)
-        se_all = np.where(np.any(all_if != 0.0, axis=0), se_all, np.nan)
+    se_all = np.where(all_if.nonzero_columns(), all_if.standard_errors(), np.nan)
     boot_all = None
     crit = None
     spec_src = result.specification
     if result.n_boot is not None and spec_src.seed is not None:
-        if isinstance(all_if, BlockInfluence) and result.boot_weights == "gaussian":
-            draws = gaussian_draws(cov_all, n_boot=result.n_boot, seed=spec_src.seed)
-        elif isinstance(all_if, BlockInfluence):
-            basis = block_boot_basis(
-                all_if.mom, n_boot=result.n_boot, seed=spec_src.seed, kind=result.boot_weights
-            )
-            draws = all_if.draws(basis)
-        else:
-            draws = multiplier_draws(
-                all_if,
-                n_boot=result.n_boot,
-                seed=spec_src.seed,
-                cluster=result._cluster,
-                kind=result.boot_weights,
-            )
+        draws = all_if.draws(n_boot=result.n_boot, seed=spec_src.seed, kind=result.boot_weights)
         boot_all = np.where(np.isfinite(se_all), bootstrap_standard_errors(draws), np.nan)
         if labels.size:
             crit = sup_t_critical_value(draws[:, :-1], boot_all[:-1], alpha=result.alpha)
@@ -292,4 +258,5 @@ def aggregate(
         alpha=result.alpha,
         specification=spec,
         source=result,
+        influence=all_if,
     )

@@ -32,27 +32,17 @@ from ipf_eval.data._checks import fast_unique, firm_starts
 from ipf_eval.data.contract import ValidatedPanel, validate_panel
 from ipf_eval.did._att_gt_cells import (
     Inputs,
-    block_covariance,
+    cohort_bounds,
     estimate_cells,
     fast_panel_cells,
     sort_by_cohort,
 )
 from ipf_eval.did._att_gt_results import AttGtResult, PreTest
-from ipf_eval.did._block_if import (
-    BlockInfluence,
-    BlockSparseInfluence,
-    block_boot_basis,
-    block_panel_cells,
-)
+from ipf_eval.did._block_if import BlockInfluence, BlockSparseInfluence, block_panel_cells
 from ipf_eval.errors import DataError, DataWarning, EstimationError, EstimationWarning, SpecificationError
-from ipf_eval.inference.bootstrap import (
-    MULTIPLIER_KINDS,
-    bootstrap_standard_errors,
-    gaussian_draws,
-    multiplier_draws,
-    sup_t_critical_value,
-)
-from ipf_eval.inference.influence import if_covariance
+from ipf_eval.inference.bootstrap import MULTIPLIER_KINDS, bootstrap_standard_errors, sup_t_critical_value
+from ipf_eval.inference.dense import DenseInfluence
+from ipf_eval.inference.influence import InfluenceFunction
 from ipf_eval.results import DropRecord, Specification
 
 __all__ = ["att_gt"]
@@ -639,20 +629,20 @@ def att_gt(
         raise EstimationError("no ATT(g, t) could be estimated; see the warnings for each cohort and period")
     sel = np.asarray(kept, dtype=np.int64)
     att = att_all[sel]
-    inf: FloatArray | BlockInfluence | BlockSparseInfluence
+    inf: InfluenceFunction
     if block_inf is not None:
         inf = block_inf.select(sel) if sel.size != len(cells) else block_inf
-        cov = inf.covariance()
     elif isinstance(inf_all, BlockSparseInfluence):
-        inf = inf_all.select(sel) if sel.size != len(cells) else inf_all
-        cov = inf.gram() / float(inf.n) ** 2
+        sparse = inf_all.select(sel) if sel.size != len(cells) else inf_all
+        sparse.setflags(write=False)
+        inf = sparse
     else:
         dense_all = inf_all if inf_all is not None else np.zeros((0, len(cells)))
-        inf = np.ascontiguousarray(dense_all[:, sel]) if sel.size != len(cells) else dense_all
-        if inp.cluster is not None:
-            cov = if_covariance(inf, inp.cluster)
-        else:
-            cov = block_covariance(inf, inp.cohort)
+        dense = np.ascontiguousarray(dense_all[:, sel]) if sel.size != len(cells) else dense_all
+        # unclustered: an ATT(g, t) lives on its cohort and its comparison cohorts, so sum per cohort block
+        blocks = cohort_bounds(inp.cohort) if inp.cluster is None else None
+        inf = DenseInfluence(dense, cluster=inp.cluster, blocks=blocks)
+    cov = inf.covariance()
     group = np.array([cells[k][0] for k in kept], dtype=np.int64)
     time = inp.periods[[cells[k][1] for k in kept]].astype(np.int64)
     base = inp.periods[[cells[k][2] for k in kept]].astype(np.int64)
@@ -664,21 +654,9 @@ def att_gt(
     crit = None
     if bootstrap:
         boot_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
-        if isinstance(inf, BlockInfluence) and boot_weights != "gaussian":
-            basis = block_boot_basis(inf.mom, n_boot=int(n_boot), seed=boot_seed, kind=boot_weights)
-            draws = inf.draws(basis)
-        elif isinstance(inf, BlockSparseInfluence) and boot_weights != "gaussian":
-            draws = inf.draws(n_boot=int(n_boot), seed=boot_seed, kind=boot_weights)
-        elif isinstance(inf, (BlockInfluence, BlockSparseInfluence)):
-            draws = gaussian_draws(cov, n_boot=int(n_boot), seed=boot_seed)
-        else:
-            draws = multiplier_draws(
-                inf, n_boot=int(n_boot), seed=boot_seed, cluster=inp.cluster, kind=boot_weights,
-                covariance=cov,
-            )
+        draws = inf.draws(n_boot=int(n_boot), seed=boot_seed, kind=boot_weights)
         boot_se = np.where(np.isfinite(se), bootstrap_standard_errors(draws), np.nan)
         crit = sup_t_critical_value(draws, boot_se, alpha=float(alpha))
-    inf.setflags(write=False)
     arguments = {
         "yname": yname,
         "tname": tname,
@@ -722,8 +700,7 @@ def att_gt(
         boot_weights=boot_weights,
         n_clusters=n_clusters,
         specification=spec,
-        _inf_func=inf,
-        _unit_cohort=inp.cohort,
-        _unit_weights=inp.weights / np.mean(inp.weights),
-        _cluster=inp.cluster,
+        influence=inf,
+        unit_cohort=inp.cohort,
+        unit_weights=inp.weights / np.mean(inp.weights),
     )

@@ -28,6 +28,8 @@ from scipy import stats
 from ipf_eval._cross_section import as_binary, design_matrix, prepare_cross_section
 from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import DataError, EstimationError, SpecificationError
+from ipf_eval.inference.dense import DenseInfluence
+from ipf_eval.inference.influence import InfluenceFunction
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
 __all__ = ["RCTResult", "rct"]
@@ -54,6 +56,12 @@ class RCTResult(ResultMixin):
         Description of the standard errors.
     specification
         Arguments, data and drops; ``seed`` holds the permutation seed actually used.
+    influence
+        The influence functions of the table's estimates
+        (:class:`~ipf_eval.inference.influence.InfluenceFunction`), one column per row of ``table`` in its
+        order, one row per firm used (clustered when ``cluster`` was given).  Scaled so that each column's
+        standard error is the table's: HC2/HC3 leverage factors or the CR1 factor for the ITT and first
+        stage, the unadjusted IV sandwich for the effect on users.
     """
 
     table: pd.DataFrame
@@ -65,6 +73,7 @@ class RCTResult(ResultMixin):
     variance_method: str
     alpha: float
     specification: Specification
+    influence: InfluenceFunction = field(repr=False)
     notes: tuple[str, ...] = field(default=())
 
     def _row(self, term: str) -> pd.Series:
@@ -168,6 +177,24 @@ def robust_vcov(
     u2 = resid**2 / ((1 - h) if vce == "hc2" else (1 - h) ** 2)
     meat = (X * u2[:, None]).T @ X
     return np.asarray(xtx_inv @ meat @ xtx_inv)
+
+
+def _coefficient_influence(
+    X: np.ndarray, resid: np.ndarray, xtx_inv: np.ndarray, *, vce: str, groups: np.ndarray | None
+) -> np.ndarray:
+    r"""Influence function of the coefficient on assignment (column 1), matching :func:`robust_vcov`.
+
+    :math:`\psi_i = n\,[(X'X)^{-1}x_i]_1\,e_i\,s_i`, with :math:`s_i = (1-h_{ii})^{-1/2}` (HC2),
+    :math:`(1-h_{ii})^{-1}` (HC3) or the constant :math:`\sqrt{G/(G-1)\,(n-1)/(n-k)}` (CR1, summed
+    within clusters), so that :math:`n^{-2}\sum \psi_i^2` is the sandwich variance.
+    """
+    n, k = X.shape
+    psi = n * (X @ xtx_inv[:, 1]) * resid
+    if groups is not None:
+        g = int(pd.factorize(groups)[0].max()) + 1
+        return np.asarray(psi * np.sqrt(g / (g - 1) * (n - 1) / (n - k)))
+    h = np.einsum("ij,jk,ik->i", X, xtx_inv, X)
+    return np.asarray(psi / (np.sqrt(1 - h) if vce == "hc2" else (1 - h)))
 
 
 def _row(term: str, est: float, se: float, alpha: float, **extra: Any) -> dict[str, Any]:
@@ -348,6 +375,7 @@ def rct(
     V = robust_vcov(X, resid, xtx_inv, vce=vce, groups=cluster_codes)
     itt, se_itt = float(beta[1]), float(np.sqrt(V[1, 1]))
     rows = [_row("itt", itt, se_itt, alpha)]
+    psi = [_coefficient_influence(X, resid, xtx_inv, vce=vce, groups=cluster_codes)]
     variance_method = "cluster-robust CR1" if cluster is not None else vce.upper()
     if W.size:
         variance_method += " (Lin 2013 interacted regression)"
@@ -363,7 +391,10 @@ def rct(
         bfs, rfs, _ = _ols(X, t)
         Vfs = robust_vcov(X, rfs, xtx_inv, vce=vce, groups=cluster_codes)
         rows.append(_row("first_stage", float(bfs[1]), float(np.sqrt(Vfs[1, 1])), alpha))
-        rows.append(_late(y, t, z, W, cluster_codes, alpha))
+        psi.append(_coefficient_influence(X, rfs, xtx_inv, vce=vce, groups=cluster_codes))
+        late_row, late_psi = _late(y, t, z, W, cluster_codes, alpha)
+        rows.append(late_row)
+        psi.append(late_psi)
         if tk1 - tk0 < 0.1:
             notes.append(f"Weak first stage: take-up differs by only {tk1 - tk0:.3f} between arms.")
     p_ri = None
@@ -405,14 +436,20 @@ def rct(
         variance_method=variance_method,
         alpha=alpha,
         specification=spec,
+        influence=DenseInfluence(np.column_stack(psi), cluster=cluster_codes),
         notes=tuple(notes),
     )
 
 
 def _late(
     y: np.ndarray, t: np.ndarray, z: np.ndarray, W: np.ndarray, cluster_codes: np.ndarray | None, alpha: float
-) -> dict[str, Any]:
-    """Two-stage least squares of ``y`` on take-up instrumented by assignment (linearmodels IV2SLS)."""
+) -> tuple[dict[str, Any], np.ndarray]:
+    r"""Two-stage least squares of ``y`` on take-up instrumented by assignment (linearmodels IV2SLS).
+
+    Returns the tidy row and the estimate's influence function
+    :math:`\psi_i = n\,[(Z'X)^{-1}z_i]_{take-up}\,\varepsilon_i` (just identified; its sandwich is
+    linearmodels' ``robust``/``clustered`` covariance, which applies no small-sample factor).
+    """
     from linearmodels.iv import IV2SLS
 
     n = y.size
@@ -425,4 +462,9 @@ def _late(
         fit = res.fit(cov_type="robust")
     else:
         fit = res.fit(cov_type="clustered", clusters=pd.Series(cluster_codes, name="cluster"))
-    return _row("late", float(fit.params["takeup"]), float(fit.std_errors["takeup"]), alpha)
+    Z = np.column_stack([exog.to_numpy(), z])
+    Xiv = np.column_stack([exog.to_numpy(), t])
+    zx_inv = np.linalg.inv(Z.T @ Xiv)
+    resid = y - Xiv @ (zx_inv @ (Z.T @ y))
+    psi = n * (Z @ zx_inv[-1]) * resid
+    return _row("late", float(fit.params["takeup"]), float(fit.std_errors["takeup"]), alpha), psi

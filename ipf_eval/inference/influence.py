@@ -5,16 +5,100 @@ An estimator :math:`\\hat\\theta` is asymptotically linear with influence functi
 :math:`n^{-2}\\sum_i \\psi_i\\psi_i^\\top` (independent units) or by
 :math:`n^{-2}\\sum_c (\\sum_{i\\in c}\\psi_i)(\\sum_{i\\in c}\\psi_i)^\\top` when units are clustered; no
 small-sample factor is applied (the convention of R's ``did`` package).
+
+:class:`InfluenceFunction` is the interface every result's influence functions offer (whatever their
+storage: a dense matrix, :class:`~ipf_eval.inference.dense.DenseInfluence`, or the per-cohort blocks of
+the DiD estimators), and :class:`HasInfluence` the interface of a result that carries them, so that code
+combining estimates (aggregations, contrasts) reads public fields and dispatches by method, not by type.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import NDArray
+from typing import Protocol, runtime_checkable
 
-__all__ = ["cluster_sums", "if_covariance", "if_standard_errors"]
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "HasInfluence",
+    "InfluenceFunction",
+    "block_covariance",
+    "cluster_sums",
+    "if_covariance",
+    "if_standard_errors",
+]
 
 FloatArray = NDArray[np.float64]
+
+
+@runtime_checkable
+class InfluenceFunction(Protocol):
+    r"""``n × k`` influence functions :math:`\psi` of ``k`` estimators on the same ``n`` units.
+
+    Scaled so that :math:`\hat\theta - \theta \approx n^{-1}\sum_i \psi_i`: the covariance of the
+    estimators is :math:`n^{-2}\sum_i \psi_i\psi_i^\top` (summed within clusters first when the units are
+    clustered).  Implementations are read-only; every operation returns a new object or a new array.
+    """
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_units, k)``, the shape of the dense matrix."""
+        ...
+
+    @property
+    def n_units(self) -> int:
+        """Number of units (rows)."""
+        ...
+
+    def combine(self, weights: ArrayLike) -> InfluenceFunction:
+        """Return the influence functions of linear combinations: ``psi @ weights`` (``k × j`` or ``k``)."""
+        ...
+
+    def add_group_terms(
+        self, unit_weights: ArrayLike, groups: ArrayLike, terms: ArrayLike
+    ) -> InfluenceFunction:
+        """Return ``psi_i + unit_weights[i] * terms[groups[i]]`` (``terms``: a row per group, ``k`` columns).
+
+        The influence function of an estimated weight that is constant within groups of units (the cohort
+        shares of an aggregation).  ``groups`` index the rows of ``terms`` (negative values count from the
+        end, as in numpy).
+        """
+        ...
+
+    def covariance(self) -> FloatArray:
+        """Return the ``k × k`` covariance of the estimators (cluster-robust when units are clustered)."""
+        ...
+
+    def standard_errors(self) -> FloatArray:
+        """Return the ``k`` standard errors: roots of the covariance's diagonal."""
+        ...
+
+    def nonzero_columns(self) -> NDArray[np.bool_]:
+        """Which of the ``k`` columns are not identically zero."""
+        ...
+
+    def draws(self, *, n_boot: int, seed: int, kind: str = "mammen") -> FloatArray:
+        r"""``n_boot × k`` multiplier-bootstrap draws of :math:`\hat\theta^* - \hat\theta`.
+
+        The multipliers depend on ``seed``, ``kind`` and the units only, so influence functions of the
+        same units (an estimate and its aggregations) share them; see
+        :func:`~ipf_eval.inference.bootstrap.multiplier_draws`.
+        """
+        ...
+
+    def dense(self) -> FloatArray:
+        """Return the read-only ``n × k`` matrix."""
+        ...
+
+
+@runtime_checkable
+class HasInfluence(Protocol):
+    """A result that carries the influence functions of its estimates (``None`` when it has none)."""
+
+    @property
+    def influence(self) -> InfluenceFunction | None:
+        """The influence functions, one column per estimate (the result's documentation gives the order)."""
+        ...
 
 
 def cluster_sums(inf_func: FloatArray, cluster: NDArray[np.intp] | None) -> FloatArray:
@@ -54,3 +138,21 @@ def if_standard_errors(inf_func: FloatArray, cluster: NDArray[np.intp] | None = 
     n = inf_func.shape[0]
     s = cluster_sums(inf_func, cluster)
     return np.asarray(np.sqrt(np.einsum("ij,ij->j", s, s)) / float(n))
+
+
+def block_covariance(inf_func: FloatArray, bounds: tuple[tuple[int, int], ...]) -> FloatArray:
+    """Return ``inf_func.T @ inf_func / n**2`` summed over row blocks, each over the columns it touches.
+
+    For influence functions that are zero outside a few blocks of rows per column (units sorted by cohort,
+    each ATT(g, t) living on its cohort and its comparison cohorts): the blocks' Gram matrices are smaller
+    than the full one.  ``bounds`` are the row ranges ``(start, stop)`` of the blocks.
+    """
+    n, k = inf_func.shape
+    cov = np.zeros((k, k))
+    for a, b in bounds:
+        block = inf_func[a:b]
+        cols = np.flatnonzero(np.any(block != 0.0, axis=0))
+        if cols.size:
+            sub = block[:, cols]
+            cov[np.ix_(cols, cols)] += sub.T @ sub
+    return cov / float(n) ** 2

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ipf_eval.inference.influence import InfluenceFunction
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 from ipf_eval.weighting.balance import BalanceResult
 
@@ -41,7 +41,10 @@ class EffectResult(ResultMixin):
         Adjustment weights indexed like the rows of ``data`` used (treated 1, controls their ATT weight or
         matching frequency; trimmed firms 0). Per-firm: not included in ``to_dict()``.
     influence
-        Estimated influence function (per firm), when the SE is influence-function based.
+        The influence function of the estimate
+        (:class:`~ipf_eval.inference.influence.InfluenceFunction`, one column, one row per firm used,
+        in the order of ``data``'s rows after trimming), when the standard error is influence-function
+        based (``ipw``, ``aipw``); ``None`` for matching, whose Abadie-Imbens standard error is not.
     variance_method
         How the SE was obtained.
     notes
@@ -63,7 +66,7 @@ class EffectResult(ResultMixin):
     variance_method: str
     specification: Specification
     weights: pd.Series = field(repr=False)
-    influence: np.ndarray | None = field(default=None, repr=False)
+    influence: InfluenceFunction | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
 
     @property

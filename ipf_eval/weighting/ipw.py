@@ -28,6 +28,7 @@ import pandas as pd
 from ipf_eval._cross_section import CrossSection, prepare_cross_section
 from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import EstimationError, EstimationWarning, SpecificationError
+from ipf_eval.inference.dense import DenseInfluence
 from ipf_eval.results import Specification
 from ipf_eval.weighting._result import EffectResult
 from ipf_eval.weighting.balance import BalanceResult, balance_table
@@ -177,7 +178,7 @@ def _weighting_result(
         variance_method=variance_method,
         specification=_spec(method, prep, args),
         weights=_weights_series(prep, w_all),
-        influence=psi,
+        influence=DenseInfluence(psi),
         notes=tuple(notes),
     )
 
