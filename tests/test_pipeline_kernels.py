@@ -217,3 +217,12 @@ def test_failed_reset_is_a_pipeline_error(tmp_path: Path, warm: None,
     with pytest.raises(PipelineError, match=message):
         _probe(tmp_path, "probe", reuse=True)
     assert _kernels._local.km is None  # discarded: the next run starts a fresh kernel
+
+
+def test_register_engine_is_idempotent_through_papermills_public_api() -> None:
+    from papermill.engines import papermill_engines
+
+    _kernels.register_engine()
+    engine = papermill_engines.get_engine(_kernels.ENGINE_NAME)
+    _kernels.register_engine()
+    assert papermill_engines.get_engine(_kernels.ENGINE_NAME) is engine

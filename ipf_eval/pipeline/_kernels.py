@@ -142,10 +142,13 @@ def _make_engine() -> type:
 
 
 def register_engine() -> None:
-    """Register the warm-kernel engine with papermill (idempotent)."""
+    """Register the warm-kernel engine with papermill (idempotent; papermill's public API only)."""
     from papermill.engines import papermill_engines
+    from papermill.exceptions import PapermillException
 
-    if ENGINE_NAME not in papermill_engines._engines:
+    try:
+        papermill_engines.get_engine(ENGINE_NAME)
+    except PapermillException:  # not registered yet in this process
         papermill_engines.register(ENGINE_NAME, _make_engine())
 
 

@@ -225,11 +225,18 @@ def _temporary(target: Path) -> Iterator[Path]:
 # ---------------------------------------------------------------------------------------------------------
 # Executors
 # ---------------------------------------------------------------------------------------------------------
+def _report_pid(queue: Any) -> None:
+    """Pool initializer: tell the parent this worker's process id (so that an abort can stop it)."""
+    queue.put(os.getpid())
+
+
 class _Executor:
     """Submit runs and iterate over them as they complete: serial, process pool or Dask."""
 
     def __init__(self, workers: int, scheduler: str | None) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._pid_queue: Any = None
+        self._reported: set[int] = set()
         self._client: Any = None
         if scheduler is not None:
             try:
@@ -251,7 +258,9 @@ class _Executor:
             # fork is cheap (workers inherit the imports) and safe while this process has a single thread
             method = "fork" if os.name == "posix" and threading.active_count() == 1 else "spawn"
             ctx = multiprocessing.get_context(method)
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            self._pid_queue = ctx.SimpleQueue()
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_report_pid,
+                                             initargs=(self._pid_queue,))
 
     def map_completed(self, fn: Callable[[Mapping[str, Any]], dict[str, Any]],
                       tasks: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
@@ -270,15 +279,30 @@ class _Executor:
             for t in tasks:
                 yield fn(t)
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the pool's live workers: those they reported on starting that are our children.
+
+        A reported id that is no longer a child of this process belongs to a worker that has exited (and
+        may have been reused by an unrelated process), so it is left out.
+        """
+        import psutil
+
+        if self._pid_queue is None:
+            return []
+        while not self._pid_queue.empty():
+            self._reported.add(int(self._pid_queue.get()))
+        children = {child.pid for child in psutil.Process().children()}
+        return sorted(self._reported & children)
+
     def abort(self) -> None:
         """Cancel pending work and stop worker processes and their kernels."""
         if self._pool is not None:
-            procs = list(getattr(self._pool, "_processes", {}).values())
-            pids = [p.pid for p in procs if p.pid is not None]
+            pids = self.worker_pids()
             _kill_trees(pids)
             remove_socket_folders(pids)
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+            self._close_queue()
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.close()
@@ -287,8 +311,14 @@ class _Executor:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+            self._close_queue()
         if self._client is not None:
             self._client.close()
+
+    def _close_queue(self) -> None:
+        if self._pid_queue is not None:
+            self._pid_queue.close()
+            self._pid_queue = None
 
 
 def _result_or_failure(fut: Any, tasks: list[dict[str, Any]], futures: list[Any]) -> dict[str, Any]:
