@@ -1,6 +1,7 @@
 """Statistical disclosure control: named profiles, table suppression, checks on outputs and an audit log."""
 
 from ipf_eval.disclosure.audit import STATUSES, AuditEntry, AuditLog, combine_audits
+from ipf_eval.disclosure.cells import RuleFailure, primary_failures
 from ipf_eval.disclosure.checks import (
     DEFAULT_COUNT_COLUMNS,
     ScanReport,
@@ -23,6 +24,7 @@ __all__ = [
     "DisclosureProfile",
     "DisclosureWarning",
     "ProtectedTable",
+    "RuleFailure",
     "ScanReport",
     "check_figure_data",
     "check_result",
@@ -30,6 +32,7 @@ __all__ = [
     "combine_audits",
     "get_profile",
     "list_profiles",
+    "primary_failures",
     "protect_table",
     "recoverable_cells",
     "scan_html",

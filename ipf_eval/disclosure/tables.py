@@ -19,6 +19,7 @@ import pandas as pd
 from scipy.linalg import null_space
 
 from ipf_eval.disclosure.audit import AuditEntry, AuditLog, format_cell_key
+from ipf_eval.disclosure.cells import _cell_stats, _Key, _primary_rules, _Stats
 from ipf_eval.disclosure.profiles import DisclosureProfile, get_profile
 from ipf_eval.errors import DataError, DisclosureWarning, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
@@ -34,7 +35,6 @@ class _Total:
 
 
 _TOTAL = _Total()
-_Key = tuple[Any, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,61 +118,6 @@ def _sorted_unique(values: pd.Series) -> list[Any]:
         return sorted(uniq)
     except TypeError:
         return uniq
-
-
-_Stats = tuple[int, float, float, tuple[float, ...]]
-
-
-def _cell_stats(contrib: pd.DataFrame, keys: list[str], id_col: str, top_k: int) -> dict[_Key, _Stats]:
-    """Per cell: number of firms, total, absolute total and the ``top_k`` largest absolute contributions."""
-    firm = contrib.groupby([*keys, id_col], sort=False, observed=True)["_v"].sum().reset_index()
-    firm["_a"] = firm["_v"].abs()
-    if not keys:
-        a = np.sort(firm["_a"].to_numpy())[::-1]
-        top = tuple(float(x) for x in a[:top_k])
-        return {(): (len(firm), float(firm["_v"].sum()), float(a.sum()), top)}
-    firm = firm.sort_values([*keys, "_a"], ascending=[True] * len(keys) + [False], kind="mergesort")
-    grouped = firm.groupby(keys, sort=False, observed=True)
-    firm["_rank"] = grouped.cumcount().to_numpy()
-    agg = grouped.agg(n=("_v", "size"), total=("_v", "sum"), abs_total=("_a", "sum"))
-    tops: dict[_Key, list[float]] = {}
-    for tup in firm.loc[firm["_rank"] < top_k, [*keys, "_a"]].itertuples(index=False):
-        tops.setdefault(tuple(tup[:-1]), []).append(float(tup[-1]))
-    out: dict[_Key, _Stats] = {}
-    for k, n, total, abs_total in zip(agg.index, agg["n"], agg["total"], agg["abs_total"], strict=True):
-        kt: _Key = k if isinstance(k, tuple) else (k,)
-        out[kt] = (int(n), float(total), float(abs_total), tuple(tops[kt]))
-    return out
-
-
-def _primary_rules(
-    n: int, abs_total: float, tops: tuple[float, ...], profile: DisclosureProfile, magnitude: bool
-) -> list[tuple[str, str]]:
-    """Return the (rule, reason) pairs that a cell fails; empty when it may be published."""
-    if n == 0:
-        return []
-    failed: list[tuple[str, str]] = []
-    if n < profile.min_firms:
-        failed.append(("threshold", f"fewer than {profile.min_firms} contributing firms"))
-    if magnitude and abs_total > 0:
-        if profile.dominance_n is not None and profile.dominance_k is not None:
-            top = sum(tops[: profile.dominance_n])
-            if top > profile.dominance_k / 100.0 * abs_total:
-                failed.append((
-                    "dominance",
-                    f"the largest {profile.dominance_n} contributor(s) exceed {profile.dominance_k:g}% "
-                    "of the cell total",
-                ))
-        if profile.p_percent is not None:
-            x1 = tops[0] if tops else 0.0
-            x2 = tops[1] if len(tops) > 1 else 0.0
-            if abs_total - x1 - x2 < profile.p_percent / 100.0 * x1:
-                failed.append((
-                    "p_percent",
-                    f"the second largest contributor could estimate the largest to within "
-                    f"{profile.p_percent:g}%",
-                ))
-    return failed
 
 
 def _equations(axes: list[list[Any]]) -> list[list[tuple[_Key, int]]]:

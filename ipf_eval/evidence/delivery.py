@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from ipf_eval.disclosure.audit import AuditEntry, AuditLog, format_cell_key
+from ipf_eval.disclosure.cells import primary_failures
 from ipf_eval.disclosure.profiles import DisclosureProfile, get_profile
-from ipf_eval.disclosure.tables import _cell_stats, _primary_rules, protect_table
+from ipf_eval.disclosure.tables import protect_table
 from ipf_eval.errors import DataError, DisclosureWarning, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
 
@@ -446,17 +447,16 @@ def delivery_indicators(
     else:
         table["admin_cost_per_euro"] = np.nan
     # disclosure control
-    acc = apps.loc[apps["_acc"]]
-    top_k = max(2, prof.dominance_n or 0)
-    amount_stats = _cell_stats(acc, by_cols, id_col, top_k) if len(acc) else {}
+    # classified accepted applications (rows missing a classification or firm are in no group above)
+    acc = apps.loc[apps["_acc"]].dropna(subset=[*by_cols, id_col])
+    amount_failures = primary_failures(acc, by=by_cols, value="_v", id_col=id_col, profile=prof)
     status, rules, entries = [], [], []
     for i, row in table.iterrows():
         key_t = tuple(row[c] for c in by_cols)
         failed_all: list[tuple[str, str]] = []
         if row["n_applicant_firms"] < prof.min_firms:
             failed_all.append(("threshold", f"fewer than {prof.min_firms} applicant firms"))
-        st = amount_stats.get(key_t)
-        failed_amount = _primary_rules(st[0], st[2], st[3], prof, True) if st else []
+        failed_amount = amount_failures.get(key_t, ())
         if failed_all:
             table.loc[
                 i,
