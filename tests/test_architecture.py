@@ -1,4 +1,10 @@
-"""The package's module structure: no import cycles (module-level or deferred imports alike)."""
+"""The package's module structure: no import cycles, no private names of another layer or package.
+
+Layers are the subpackages of ``ipf_eval`` (``data``, ``did``, ``evidence``, ``disclosure``, ...); the
+top-level modules (``errors``, ``results``, ``_defaults``, ``_arrays``, ...) are the base every layer may use.
+A private name (one leading underscore) is private to its subpackage: another subpackage that needs it
+gets a public function instead.
+"""
 
 from __future__ import annotations
 
@@ -98,3 +104,58 @@ def test_no_import_cycles() -> None:
 
 def test_cycle_detection_works() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _private(dotted: str) -> bool:
+    return any(part.startswith("_") and not part.startswith("__") for part in dotted.split("."))
+
+
+def _layer(module: str) -> str:
+    """``ipf_eval.did.att_gt`` -> ``did``; a top-level module (the base) -> ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and module in PACKAGES) else ""
+
+
+def test_no_private_names_of_another_layer() -> None:
+    offences = []
+    for name in MODULES:
+        for module, imported, line in _imports(name):
+            if not module.startswith("ipf_eval"):
+                continue
+            target = f"{module}.{imported}" if imported and f"{module}.{imported}" in MODULES else module
+            if _layer(target) in ("", _layer(name)):
+                continue  # the base, or the importer's own layer
+            rel = module.removeprefix("ipf_eval")
+            if _private(rel) or (imported is not None and _private(imported)):
+                offences.append(f"{name}:{line} imports {imported or ''} from {module}")
+    assert offences == [], "use (or add) a public function of that layer:\n" + "\n".join(offences)
+
+
+def test_no_private_attributes_of_other_objects() -> None:
+    """``obj._name`` and ``getattr(obj, "_name")`` only on ``self``/``cls``: not on another package's objects
+    (``ProcessPoolExecutor._processes``, papermill's registry) nor on another result (``res._inf_func``)."""
+    offences = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            attr = None
+            if isinstance(node, ast.Attribute):
+                if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                    continue
+                attr = node.attr
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("getattr", "hasattr", "setattr") and len(node.args) >= 2
+                  and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+                attr = node.args[1].value
+            if attr is not None and _private(attr):
+                offences.append(f"{name}:{node.lineno} {ast.unparse(node)}")
+    assert offences == []
+
+
+def test_the_rules_recognise_offences() -> None:
+    assert _private("_checks")
+    assert _private("disclosure.tables._cell_stats")
+    assert not _private("__init__")
+    assert _layer("ipf_eval.did.att_gt") == "did"
+    assert _layer("ipf_eval.did") == "did"
+    assert _layer("ipf_eval._defaults") == ""
+    assert _layer("ipf_eval.errors") == ""

@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._arrays import fast_unique, firm_positions, firm_starts
 from ipf_eval.data import _checks as ck
 from ipf_eval.errors import DataError, SpecificationError
 from ipf_eval.results import DropRecord
@@ -177,7 +178,7 @@ class ValidatedPanel:
             if self.weightsname is not None:
                 cols.append(self.weightsname)
             d = self.data
-            starts, firm_no = ck.firm_positions(d[self.idname])
+            starts, firm_no = firm_positions(d[self.idname])
             units = d.loc[starts, cols].reset_index(drop=True)
             t = d[self.tname].to_numpy()
             n = int(starts.sum())
@@ -362,9 +363,9 @@ def validate_panel(
     cohorts, small = ck.check_cohorts(df, r, min_cohort_size=int(min_cohort_size),
                                       require_never_treated=require_never_treated, log=log)
 
-    starts = ck.firm_starts(df[idname])  # rows are sorted by firm
+    starts = firm_starts(df[idname])  # rows are sorted by firm
     n_units = int(starts.sum())
-    kept_periods = all_periods if len(df) == n_rows else ck.fast_unique(df[tname].to_numpy())
+    kept_periods = all_periods if len(df) == n_rows else fast_unique(df[tname].to_numpy())
     periods = tuple(int(p) for p in kept_periods)
     return ValidatedPanel(
         data=df, idname=idname, tname=tname, gname=gname, ynames=r.ynames, covariates=r.covariates,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ipf_eval.data._checks import fast_unique
+from ipf_eval._arrays import fast_unique
 from ipf_eval.did import _drdid
 from ipf_eval.did._block_if import BlockSparseInfluence
 from ipf_eval.errors import EstimationWarning

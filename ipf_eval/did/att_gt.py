@@ -27,8 +27,8 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from ipf_eval._arrays import fast_unique, firm_starts
 from ipf_eval._defaults import CONTROL_GROUP, N_BOOT, check_alpha, warn_few_clusters
-from ipf_eval.data._checks import fast_unique, firm_starts
 from ipf_eval.data.contract import ValidatedPanel, validate_panel
 from ipf_eval.did._att_gt_cells import (
     Inputs,
