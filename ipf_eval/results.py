@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ __all__ = [
     "ID_COLUMNS",
     "TIDY_COLUMNS",
     "DropRecord",
+    "FrozenMapping",
     "ResultMixin",
     "Specification",
     "Summary",
@@ -65,6 +66,50 @@ class DropRecord:
         return {"reason": self.reason, "n_rows": int(self.n_rows), "n_units": int(self.n_units)}
 
 
+class FrozenMapping(Mapping[str, Any]):
+    """A read-only mapping (nested mappings read-only too) that pickles, compares and prints like a dict.
+
+    Results are frozen, and so is what they record: item assignment raises :class:`TypeError`.  Lists
+    inside are copied (so the caller's lists can change without changing the record) but stay lists.
+
+    Examples
+    --------
+    >>> args = FrozenMapping({"yname": "y", "covariates": ["x1"]})
+    >>> args["yname"], dict(args) == {"yname": "y", "covariates": ["x1"]}
+    ('y', True)
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data: dict[str, Any] = {k: _freeze_value(v) for k, v in (data or {}).items()}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def __reduce__(self) -> tuple[type[FrozenMapping], tuple[dict[str, Any]]]:
+        return (FrozenMapping, (self._data,))
+
+
+def _freeze_value(value: Any) -> Any:
+    if isinstance(value, FrozenMapping):
+        return value
+    if isinstance(value, Mapping):
+        return FrozenMapping(value)
+    if isinstance(value, list):
+        return [_freeze_value(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Specification:
     """What produced a result: the estimator, its arguments and the data it saw.
@@ -74,7 +119,8 @@ class Specification:
     estimator
         Public name of the function that produced the result, e.g. ``"att_gt"``.
     arguments
-        The arguments as plain values (column names, options, seed).
+        The arguments as plain values (column names, options, seed); stored as a read-only
+        :class:`FrozenMapping`.
     n_obs
         Number of rows used.
     n_units
@@ -94,6 +140,9 @@ class Specification:
     dropped: tuple[DropRecord, ...] = ()
     seed: int | None = None
     version: str = __version__
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arguments", _freeze_value(dict(self.arguments)))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dictionary."""
