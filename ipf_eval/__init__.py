@@ -4,9 +4,11 @@ Functions over a tidy DataFrame and column names; frozen results with ``summary(
 ``plot(ax=)`` and ``to_dict()``.  The layers: :mod:`ipf_eval.data` (contract, readers, simulator),
 the methods (:mod:`ipf_eval.did`, :mod:`ipf_eval.weighting`, :mod:`ipf_eval.experiments`,
 :mod:`ipf_eval.discontinuity`, :mod:`ipf_eval.inference`), the evidence layer (:mod:`ipf_eval.evidence`,
-:mod:`ipf_eval.disclosure`), :mod:`ipf_eval.synthesis` and :mod:`ipf_eval.pipeline`.
+:mod:`ipf_eval.disclosure`), :mod:`ipf_eval.synthesis` and :mod:`ipf_eval.pipeline`; bundled real
+examples in :mod:`ipf_eval.datasets`.
 """
 
+from ipf_eval import datasets
 from ipf_eval._version import __version__
 from ipf_eval.data import michigan_training_grants, read_panel, simulate_firms, validate_panel
 from ipf_eval.did import aggregate, att_gt, bacon_decomposition, did_2x2, event_study, twfe
@@ -62,6 +64,7 @@ __all__ = [
     "check_table",
     "conditional_did",
     "cost_effectiveness",
+    "datasets",
     "delivery_indicators",
     "density_test",
     "did_2x2",

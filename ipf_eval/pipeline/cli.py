@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ipf_eval._version import __version__
 from ipf_eval.errors import ParameterError, PipelineError
 
 __all__ = ["main", "refresh_notebooks"]
@@ -27,6 +28,7 @@ NOTEBOOKS = ("getting_started", "instrument_evaluation", "country_report", "synt
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ipf-eval",
                                      description="Evaluate SME support instruments in batch.")
+    parser.add_argument("--version", action="version", version=f"ipf-eval {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     render = sub.add_parser("render", help="run the notebooks of a batch and render the HTML reports")
     render.add_argument("--params", default="params/batch.yaml",
