@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ipf_eval._version import __version__
 from ipf_eval.errors import ParameterError, PipelineError
 
 __all__ = ["main", "refresh_notebooks"]
@@ -26,6 +25,8 @@ NOTEBOOKS = ("getting_started", "instrument_evaluation", "country_report", "synt
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ipf_eval._version import __version__
+
     parser = argparse.ArgumentParser(prog="ipf-eval",
                                      description="Evaluate SME support instruments in batch.")
     parser.add_argument("--version", action="version", version=f"ipf-eval {__version__}")
