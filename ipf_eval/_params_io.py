@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ipf_eval.errors import ParameterError
 
-__all__ = ["ParamsModel", "StrictSafeLoader", "load_yaml", "validate_model"]
+__all__ = ["ParamsModel", "StrictSafeLoader", "check_file_name", "load_yaml", "validate_model"]
 
 
 class ParamsModel(BaseModel):
@@ -162,3 +162,16 @@ def validate_model(model: type[ModelT], data: Mapping[str, Any], path: Path | st
         return model.model_validate(dict(data))
     except ValidationError as exc:
         raise _from_validation(path, exc) from None
+
+
+def check_file_name(value: str, path: Path, key: str) -> None:
+    """Check that a file's identifying key (a country ``code``, an instrument ``name``) is its file name.
+
+    Raises
+    ------
+    ParameterError
+        Naming the key, its value, the file and both remedies.
+    """
+    if value != path.stem:
+        raise ParameterError(f"{str(path)!r}: key {key!r} is {value!r} but the file is named {path.name!r}; "
+                             f"rename the file to {value}.yaml or fix the {key}")

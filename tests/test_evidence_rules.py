@@ -269,3 +269,10 @@ def test_publishable_text_withholds_small_counts() -> None:
     assert publishable_text("140 firms were dropped") == "140 firms were dropped"
     assert publishable_text("2 firms were dropped") == WITHHELD_MESSAGE
     assert publishable_text("9 firms", profile="statistical_office") == "9 firms"
+
+
+def test_instrument_outcomes_are_the_simulated_outcomes() -> None:
+    from ipf_eval.data._sim_config import OUTCOMES as SIMULATED
+    from ipf_eval.evidence import OUTCOMES
+
+    assert OUTCOMES == SIMULATED

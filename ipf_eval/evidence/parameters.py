@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, StringConstraints, model_validator
 
 from ipf_eval._defaults import CONTROL_GROUP, N_BOOT
-from ipf_eval._params_io import ParamsModel, load_yaml, validate_model
+from ipf_eval._params_io import ParamsModel, check_file_name, load_yaml, validate_model
 from ipf_eval.errors import ParameterError
 
 __all__ = [
@@ -31,20 +31,11 @@ __all__ = [
     "programme_costs",
 ]
 
-#: Outcome columns of the panel contract that an instrument may be evaluated on.
-OUTCOMES: tuple[str, ...] = (
-    "log_employment",
-    "log_turnover",
-    "rd_spending",
-    "exporter",
-    "export_share",
-    "equity_raised",
-    "alive",
-)
-
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Outcome = Literal["log_employment", "log_turnover", "rd_spending", "exporter", "export_share",
                   "equity_raised", "alive"]
+#: Outcome columns of the panel contract that an instrument may be evaluated on (those the simulator draws).
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Text = Annotated[str, StringConstraints(max_length=5000)]
 Design = Literal["open_call", "scored_call", "lottery"]
@@ -128,9 +119,7 @@ def load_instrument_file(path: Path | str) -> InstrumentParams:
     """
     path = Path(path)
     params = validate_model(InstrumentParams, load_yaml(path), path)
-    if params.name != path.stem:
-        raise ParameterError(f"{str(path)!r}: key 'name' is {params.name!r} but the file is named "
-                             f"{path.name!r}; rename the file to {params.name}.yaml or fix the name")
+    check_file_name(params.name, path, "name")
     return params
 
 

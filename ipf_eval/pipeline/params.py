@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from ipf_eval._params_io import ParamsModel, StrictSafeLoader, load_yaml, validate_model
+from ipf_eval._params_io import ParamsModel, StrictSafeLoader, check_file_name, load_yaml, validate_model
 from ipf_eval.errors import ParameterError
 from ipf_eval.evidence.parameters import (
     OUTCOMES,
@@ -157,9 +157,7 @@ def load_country_file(path: Path | str) -> CountryParams:
     """
     path = Path(path)
     params = validate_model(CountryParams, load_yaml(path), path)
-    if params.code != path.stem:
-        raise ParameterError(f"{str(path)!r}: key 'code' is {params.code!r} but the file is named "
-                             f"{path.name!r}; rename the file to {params.code}.yaml or fix the code")
+    check_file_name(params.code, path, "code")
     return params
 
 
