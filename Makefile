@@ -41,10 +41,11 @@ reports: $(VENV)/.installed
 	$(BIN)/ipf-eval render --params $(PARAMS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check ipf_eval tests benchmarks notebooks/build_notebooks.py notebooks/builder
+	$(BIN)/ruff check ipf_eval tests benchmarks notebooks
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
+	$(BIN)/mypy --no-namespace-packages notebooks/*.py
 
 unit: $(VENV)/.installed-test browser
 	$(BIN)/pytest
@@ -64,7 +65,8 @@ browser:
 	      || echo "chromium could not be installed: the browser test will skip"; \
 	    else echo "no chromium and no root apt-get: the browser test will skip"; fi; }
 
-# Re-run the committed notebooks (and the batch whose evidence they read) so their outputs are current.
+# Sync each notebook pair (notebooks/NAME.py is the source, NAME.ipynb its executed view) and re-run it,
+# after the batch whose evidence the country report and the synthesis read.
 refresh-notebooks: $(VENV)/.installed
 	$(BIN)/ipf-eval refresh-notebooks
 

@@ -17,6 +17,7 @@ __all__ = [
     "DisclosureWarning",
     "EstimationError",
     "EstimationWarning",
+    "EvidenceSchemaError",
     "IpfEvalError",
     "IpfEvalWarning",
     "ParameterError",
@@ -35,6 +36,10 @@ class DataError(IpfEvalError, ValueError):
 
 class SpecificationError(IpfEvalError, ValueError):
     """An argument is not one of the allowed values, or arguments contradict each other."""
+
+
+class EvidenceSchemaError(IpfEvalError, ValueError):
+    """An evidence record or table does not match the typed evidence schema (columns, types, values)."""
 
 
 class ParameterError(SpecificationError):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _evidence_helpers import record
 from _pipeline_helpers import make_project
 
 from ipf_eval.pipeline import cli
@@ -23,10 +24,7 @@ def _fake(notebook: str, output: str, parameters: dict[str, Any], timeout: int, 
     if "evidence_path" in parameters:
         if parameters["instrument"] == "raising":
             raise RuntimeError("injected")
-        write_evidence(parameters["evidence_path"], country=parameters["country"],
-                       instrument=parameters["instrument"], design=parameters["design"],
-                       estimates=[{"outcome": "log_employment", "estimator": "fake", "term": "att",
-                                   "estimate": 0.1}])
+        write_evidence(parameters["evidence_path"], record(parameters["country"], parameters["instrument"]))
 
 
 def test_check_lists_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,10 +85,18 @@ def test_interrupt_exit_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert "interrupted" in capsys.readouterr().err
 
 
-def test_refresh_needs_generator_script(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    batch = make_project(tmp_path)
+def test_refresh_needs_notebook_sources(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = make_project(tmp_path)  # fixture notebooks come as .ipynb only
     assert cli.main(["refresh-notebooks", "--params", str(batch), "--skip-batch"]) == 3
-    assert "build_notebooks.py' not found" in capsys.readouterr().err
+    assert "getting_started.py' not found" in capsys.readouterr().err
+
+
+def _sources(folder: Path) -> None:
+    """Write the jupytext source of every fixture notebook next to it (as the project keeps them)."""
+    import jupytext
+
+    for nb in folder.glob("*.ipynb"):
+        jupytext.write(jupytext.read(str(nb)), str(nb.with_suffix(".py")), fmt="py:percent")
 
 
 def test_console_script_installed() -> None:
@@ -131,12 +137,33 @@ def test_sigterm_stops_a_running_batch_cleanly(tmp_path: Path) -> None:
 
 def test_refresh_reports_a_failing_notebook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     batch = make_project(tmp_path)
-    script = tmp_path / "notebooks" / "build_notebooks.py"
-    script.write_text("def main(names=None):\n    pass\n")  # keep the fixture notebooks as they are
+    _sources(tmp_path / "notebooks")
+    src = tmp_path / "notebooks" / "getting_started.py"
+    src.write_text(src.read_text().replace("ax.plot([0, 1, 2], [0, 1, 4])", "raise ValueError('broken "
+                                                                            "default')"))
     nb = tmp_path / "notebooks" / "getting_started.ipynb"
     before = nb.read_text()
-    nb.write_text(before.replace("ax.plot([0, 1, 2], [0, 1, 4])", "raise ValueError('broken default')"))
-    broken = nb.read_text()
     assert cli.main(["refresh-notebooks", "--params", str(batch), "--skip-batch"]) == 3
     assert "getting_started.ipynb failed with its default parameters" in capsys.readouterr().err
-    assert nb.read_text() == broken  # not rewritten
+    assert nb.read_text() == before  # not rewritten
+
+
+def test_refresh_syncs_sources_into_notebooks(tmp_path: Path) -> None:
+    import jupytext
+    import nbformat
+
+    batch = make_project(tmp_path)
+    _sources(tmp_path / "notebooks")
+    src = tmp_path / "notebooks" / "getting_started.py"
+    src.write_text(src.read_text() + "\n# %%\nprint('added in the source')\n")
+    assert cli.main(["refresh-notebooks", "--params", str(batch), "--skip-batch"]) == 0
+    for name in cli.NOTEBOOKS:
+        nb = nbformat.read(str(tmp_path / "notebooks" / f"{name}.ipynb"), as_version=4)
+        pair = jupytext.read(str(tmp_path / "notebooks" / f"{name}.py"))
+        assert [(c.cell_type, c.source) for c in nb.cells] == [(c.cell_type, c.source) for c in pair.cells]
+        counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+        assert counts == list(range(1, len(counts) + 1))  # one clean run
+    last = nbformat.read(str(tmp_path / "notebooks" / "getting_started.ipynb"), as_version=4).cells[-1]
+    assert last.outputs[0]["text"] == "added in the source\n"
+    assert cli.sync_notebook(src).cells[0]["id"] == "getting_started-000"  # stable ids: no churn
+

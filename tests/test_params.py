@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 
@@ -10,12 +11,11 @@ import pytest
 import yaml
 from _pipeline_helpers import FIXTURES, country_yaml, instrument_yaml, make_project, write_yaml
 
-from ipf_eval._defaults import CONTROL_GROUP, N_BOOT
+from ipf_eval._params_io import validate_model
 from ipf_eval.errors import ParameterError
 from ipf_eval.pipeline.params import (
     CountryParams,
     StrictSafeLoader,
-    _validate,
     check_notebook_parameters,
     check_plain,
     load_batch_file,
@@ -91,13 +91,13 @@ def test_boolean_country_code_asks_for_quotes() -> None:
     data = country_yaml("NO", ["rd_grant"])
     data["code"] = False  # what yaml.safe_load makes of an unquoted NO
     with pytest.raises(ParameterError, match=r"key 'code'.*got False.*put the value in quotes"):
-        _validate(CountryParams, data, "NO.yaml")
+        validate_model(CountryParams, data, "NO.yaml")
 
 
 def test_octal_region_trap_number_instead_of_text() -> None:
     data = country_yaml("AT", ["rd_grant"], name=10)
     with pytest.raises(ParameterError, match=r"key 'name'.*got 10.*quotes"):
-        _validate(CountryParams, data, "AT.yaml")
+        validate_model(CountryParams, data, "AT.yaml")
 
 
 def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
@@ -154,10 +154,14 @@ def test_unknown_disclosure_profile(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------------------------- instruments
 def test_instrument_defaults(tmp_path: Path) -> None:
+    from ipf_eval._defaults import CONTROL_GROUP, N_BOOT
+    from ipf_eval.did.att_gt import att_gt
+
     inst = load_instrument_file(write_yaml(tmp_path / "alpha.yaml", instrument_yaml("alpha")))
-    # the package defaults (ipf_eval._defaults): never-treated comparison firms, as in R did; 999 draws
-    assert inst.estimator.control_group == CONTROL_GROUP == "never_treated"
-    assert inst.estimator.n_boot == N_BOOT == 999
+    # one place for defaults: the instrument file's and att_gt's are the same
+    assert inst.estimator.control_group == CONTROL_GROUP == inspect.signature(att_gt).parameters[
+        "control_group"].default
+    assert inst.estimator.n_boot == N_BOOT == inspect.signature(att_gt).parameters["n_boot"].default
     assert inst.estimator.bootstrap is False
     assert inst.costs.admin_cost_per_firm == 0.0
 
@@ -198,19 +202,22 @@ def test_country_cost_override(tmp_path: Path) -> None:
     # NO overrides alpha's administrative cost only; AT keeps the instrument file's costs
     batch = make_project(tmp_path, {"NO": ["alpha", "beta"], "AT": ["alpha"]},
                          country_over={"NO": {"costs": {"alpha": {"admin_cost_per_firm": 250.0}}}})
-    runs = {r.run_id: r.parameters for r in build_plan(batch).runs}
+    from ipf_eval.evidence.parameters import programme_costs
+    from ipf_eval.pipeline import instrument_run
 
     def costs(run: str) -> tuple[float, float]:
-        return runs[run]["programme_cost_per_firm"], runs[run]["admin_cost_per_firm"]
+        code, name = run.split("/")
+        r = instrument_run(batch, country=code, instrument=name)
+        used = programme_costs(r.instrument, r.costs)
+        return used.programme_cost_per_firm, used.admin_cost_per_firm
 
     assert costs("NO/alpha") == (1000.0, 250.0)
     assert costs("NO/beta") == (1000.0, 0.0)
     assert costs("AT/alpha") == (1000.0, 0.0)
     write_yaml(tmp_path / "params" / "countries" / "NO.yaml",
                country_yaml("NO", ["alpha", "beta"], costs={"beta": {"programme_cost_per_firm": 40.5}}))
-    runs = {r.run_id: r.parameters for r in build_plan(batch).runs}
-    assert runs["NO/beta"]["programme_cost_per_firm"] == 40.5
-    assert runs["NO/alpha"]["admin_cost_per_firm"] == 0.0
+    assert costs("NO/beta") == (40.5, 0.0)
+    assert costs("NO/alpha") == (1000.0, 0.0)
 
 
 @pytest.mark.parametrize(("costs", "message"), [
@@ -305,9 +312,9 @@ def test_notebook_parameter_names() -> None:
 
 def test_unknown_notebook_parameter_rejected() -> None:
     nb = FIXTURES / "michigan_training_grants.ipynb"
-    assert check_notebook_parameters(nb, {"seed": 3}) == {"seed": 3}
-    with pytest.raises(ParameterError, match=r"parameters \['__import__'\] are not defined.*'seed'"):
-        check_notebook_parameters(nb, {"seed": 3, "__import__": "os"})
+    assert check_notebook_parameters(nb, {"params": "p.yaml"}) == {"params": "p.yaml"}
+    with pytest.raises(ParameterError, match=r"parameters \['__import__'\] are not defined.*'params'"):
+        check_notebook_parameters(nb, {"params": "p.yaml", "__import__": "os"})
 
 
 def test_parameters_cell_required(tmp_path: Path) -> None:
@@ -330,8 +337,11 @@ def test_build_plan(tmp_path: Path) -> None:
     ids = [r.run_id for r in plan.runs]
     assert ids == ["NO/alpha", "NO/beta", "AT/alpha", "NO", "AT", "synthesis", "getting_started"]
     run = plan.runs[0]
-    assert run.parameters["country"] == "NO"
-    assert run.parameters["sim_n_firms"] == 2000
+    # the notebook gets names and the batch file; it reads every other setting from the same files
+    assert run.parameters == {"country": "NO", "instrument": "alpha", "params": str(batch.resolve()),
+                              "evidence_path": str(run.evidence), "created": ""}
+    assert run.param_files == (batch.resolve(), tmp_path / "params" / "countries" / "NO.yaml",
+                               tmp_path / "params" / "instruments" / "alpha.yaml")
     assert run.html == tmp_path / "reports" / "NO" / "alpha.html"
     assert run.evidence == tmp_path / "reports" / "_runs" / "evidence" / "NO__alpha.json"
     assert plan.selected == frozenset(ids)
@@ -369,11 +379,12 @@ def test_file_source_confined(tmp_path: Path) -> None:
 def test_file_source_parameters(tmp_path: Path) -> None:
     over = {"NO": {"data": {"source": "file", "path": "data/no.csv", "columns": {"orgnr": "firm_id"}}}}
     plan = build_plan(make_project(tmp_path, {"NO": ["alpha"]}, country_over=over))
-    params = plan.runs[0].parameters
-    assert params["data_path"] == str(tmp_path / "data" / "no.csv")
-    assert params["data_columns"] == {"orgnr": "firm_id"}
-    assert params["sim_n_firms"] == 0
+    from ipf_eval.pipeline import instrument_run
+
     assert plan.runs[0].data_files == (tmp_path / "data" / "no.csv",)
+    run = instrument_run(plan.batch_file, country="NO", instrument="alpha")
+    assert run.data_path == tmp_path / "data" / "no.csv"
+    assert dict(run.country.data.columns) == {"orgnr": "firm_id"}
 
 
 def test_output_dir_confined(tmp_path: Path) -> None:
@@ -399,7 +410,7 @@ def test_notebook_without_parameter_rejected_before_running(tmp_path: Path) -> N
     batch = make_project(tmp_path)
     nb_path = tmp_path / "notebooks" / "country_report.ipynb"
     nb = nbformat.read(str(nb_path), as_version=4)
-    nb.cells[1].source = nb.cells[1].source.replace('agency = "Agency"\n', "")
+    nb.cells[1].source = nb.cells[1].source.replace('evidence_dir = "evidence"', "")
     nbformat.write(nb, str(nb_path))
-    with pytest.raises(ParameterError, match=r"parameters \['agency'\] are not defined"):
+    with pytest.raises(ParameterError, match=r"parameters \['evidence_dir'\] are not defined"):
         build_plan(batch)

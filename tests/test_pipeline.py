@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import psutil
 import pytest
+from _evidence_helpers import estimate_row, record
 from _pipeline_helpers import make_project
 
 from ipf_eval.errors import PipelineError
@@ -159,14 +160,14 @@ def test_publish_failure_is_a_failed_run(tmp_path: Path, monkeypatch: pytest.Mon
 def _fake_papermill(notebook: str, output: str, parameters: dict[str, Any], timeout: int, cwd: str,
                     reuse_kernel: bool = False) -> None:
     """Stand-in for papermill: copy the notebook and write the evidence the real notebook would write."""
-    from ipf_eval.pipeline import write_evidence
+    from ipf_eval.pipeline import instrument_run, write_evidence
 
     Path(output).write_text(Path(notebook).read_text())
     if "evidence_path" in parameters:
-        write_evidence(parameters["evidence_path"], country=parameters["country"],
-                       instrument=parameters["instrument"], design=parameters["design"],
-                       estimates=[{"outcome": "log_employment", "estimator": "fake", "term": "att",
-                                   "estimate": parameters["programme_cost_per_firm"] / 1000}])
+        country, name = parameters["country"], parameters["instrument"]
+        run = instrument_run(parameters["params"], country=country, instrument=name)
+        row = estimate_row(country, name, estimate=run.instrument.costs.programme_cost_per_firm / 1000)
+        write_evidence(parameters["evidence_path"], record(country, name, rows=[row]))
 
 
 def test_kernel_start_error_is_retried_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

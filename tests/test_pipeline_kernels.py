@@ -175,15 +175,16 @@ def _real_project(tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_real_notebooks_give_identical_evidence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  warm: None) -> None:
+    """Fresh kernels, then warm kernels re-running the same batch in the same folder: byte-identical evidence
+    and reports (the second run keeps the first run's evidence time stamp, its inputs being the same)."""
     monkeypatch.setattr(runner_mod, "_library_fingerprint", lambda: "pinned")
+    batch = _real_project(tmp_path)
+    out = tmp_path / "reports"
     outputs = {}
     for mode, reuse in (("fresh", False), ("warm", True)):
-        root = tmp_path / mode
-        batch = _real_project(root)
-        plan = build_plan(batch, project_root=root, notebooks_dir=PROJECT / "notebooks")
+        plan = build_plan(batch, project_root=tmp_path, notebooks_dir=PROJECT / "notebooks")
         report = runner_mod.run_batch(plan, progress=False, reuse_kernels=reuse)
         assert report.exit_code == 0, report.summary_table()
-        out = root / "reports"
         outputs[mode] = {p.relative_to(out).as_posix(): p.read_bytes()
                          for p in sorted(out.rglob("*")) if p.suffix in (".json", ".html", ".csv")
                          and "manifest" not in p.name and p.name != "index.html"}

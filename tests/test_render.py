@@ -9,13 +9,11 @@ from pathlib import Path
 
 import matplotlib
 import nbformat
-import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from ipf_eval.errors import PipelineError
 from ipf_eval.pipeline._io import atomic_path, atomic_write_text, stable_hash
-from ipf_eval.pipeline.records import EVIDENCE_COLUMNS, evidence_frame, read_evidence, write_evidence
+from ipf_eval.pipeline.records import EVIDENCE_COLUMNS
 from ipf_eval.pipeline.render import (
     notebook_to_html,
     write_country_index,
@@ -111,43 +109,9 @@ def _estimates(n: int) -> list[dict]:
             for i in range(n)]
 
 
-def test_evidence_round_trip_and_csv(tmp_path: Path) -> None:
-    folder = tmp_path / "evidence"
-    write_evidence(folder / "NO__b.json", country="NO", instrument="b", design="lottery",
-                   estimates=pd.DataFrame(_estimates(2)), evidence_grade="4", n_firms=100)
-    write_evidence(folder / "AT__a.json", country="AT", instrument="a", design="open_call",
-                   estimates=_estimates(1), evidence_grade="3", extra={"cost": float("nan")})
-    records = read_evidence(folder)
-    assert [r["country"] for r in records] == ["AT", "NO"]
-    assert records[0]["extra"] == {"cost": None}  # strict JSON: NaN becomes null
-    assert [r["instrument"] for r in read_evidence(folder, country="NO")] == ["b"]
-    frame = evidence_frame(records)
-    assert list(frame.columns) == list(EVIDENCE_COLUMNS)
-    assert frame[["country", "outcome"]].values.tolist() == [["AT", "y0"], ["NO", "y0"], ["NO", "y1"]]
-    assert write_evidence_csv(folder, tmp_path / "evidence.csv") == 3
-    csv = pd.read_csv(tmp_path / "evidence.csv")
-    assert csv.loc[2, "estimate"] == pytest.approx(0.1, abs=1e-12)
-    assert csv["evidence_grade"].tolist() == [3, 4, 4]
-
-
 def test_empty_evidence_csv_has_header(tmp_path: Path) -> None:
     assert write_evidence_csv(tmp_path / "missing", tmp_path / "evidence.csv") == 0
     assert (tmp_path / "evidence.csv").read_text().strip() == ",".join(EVIDENCE_COLUMNS)
-
-
-def test_write_evidence_needs_columns(tmp_path: Path) -> None:
-    with pytest.raises(PipelineError, match=r"estimates lack columns \['estimator'\]"):
-        write_evidence(tmp_path / "x.json", country="AT", instrument="a", design="open_call",
-                       estimates=[{"outcome": "y", "term": "att", "estimate": 1.0}])
-
-
-def test_read_evidence_errors(tmp_path: Path) -> None:
-    (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(PipelineError, match=r"bad\.json' cannot be read"):
-        read_evidence(tmp_path)
-    (tmp_path / "bad.json").write_text('{"schema": "other"}')
-    with pytest.raises(PipelineError, match=r"is not an evidence record"):
-        read_evidence(tmp_path)
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from ipf_eval.data._sim_population import (
     eligibility_and_applications,
 )
 from ipf_eval.data._sim_validate import check_arguments, check_instruments
+from ipf_eval.data.provenance import tag_simulated, truth_key
 from ipf_eval.errors import SpecificationError
 
 __all__ = [
@@ -229,7 +230,52 @@ class SimulatedFirms:
             elig = self.eligibility
             ok = elig.loc[(elig["instrument"] == instrument) & elig["eligible"], "firm_id"]
             mask |= in_country & (panel["instrument"] == "none") & panel["firm_id"].isin(ok)
-        return panel.loc[mask].reset_index(drop=True)
+        sample = panel.loc[mask].reset_index(drop=True)
+        return tag_simulated(sample, seed=self.config.seed, n_firms=self.config.n_firms, country=country,
+                             instrument=instrument, truth=self.sample_truth(country, instrument))
+
+    def sample_truth(self, country: str, instrument: str) -> dict[str, float]:
+        """Return the true value of every estimand an evaluation of one (country, instrument) reports.
+
+        Parameters
+        ----------
+        country, instrument
+            As in :meth:`evaluation_sample`.
+
+        Returns
+        -------
+        dict
+            By :func:`ipf_eval.data.provenance.truth_key`: ``att_gt|att|<outcome>|`` (the simple aggregation
+            of ATT(g, t)); for lotteries ``rct|itt|...``, ``rct|late|...`` (effect on users) and
+            ``rct|first_stage|...`` (share of applicants who would use the support), and for scored calls
+            ``rdd|robust|...`` and ``rdd|conventional|...`` (the effect at the threshold), all for the
+            one-year change to the call year (event time 0); ``att_gt|att|<outcome>|<size class>`` for the
+            simple aggregation within each size class.  See :class:`GroundTruth` for the definitions.
+        """
+        truth = self.truth
+        out: dict[str, float] = {}
+
+        def rows(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame.loc[(frame["country"] == country) & (frame["instrument"] == instrument)]
+
+        agg = rows(truth.aggregate)
+        for r in agg.loc[agg["kind"] == "simple"].to_dict(orient="records"):
+            out[truth_key("att_gt", "att", str(r["outcome"]))] = float(r["att"])
+        sub = rows(truth.subgroup)
+        for r in sub.loc[(sub["sector"] == "all") & (sub["size_class"] != "all")].to_dict(orient="records"):
+            out[truth_key("att_gt", "att", str(r["outcome"]), str(r["size_class"]))] = float(r["att"])
+        exp = rows(truth.experiment)
+        for r in exp.loc[exp["event_time"] == 0].to_dict(orient="records"):
+            outcome = str(r["outcome"])
+            out[truth_key("rct", "itt", outcome)] = float(r["itt"])
+            out[truth_key("rct", "late", outcome)] = float(r["effect_on_users"])
+            if int(r["n_applicants"]) > 0:
+                out[truth_key("rct", "first_stage", outcome)] = int(r["n_users"]) / int(r["n_applicants"])
+        thr = rows(truth.threshold)
+        for r in thr.loc[thr["event_time"] == 0].to_dict(orient="records"):
+            for term in ("robust", "conventional"):
+                out[truth_key("rdd", term, str(r["outcome"]))] = float(r["effect_at_threshold"])
+        return out
 
 
 def _strings(codes: npt.NDArray[np.int64], labels: Sequence[str]) -> pd.api.extensions.ExtensionArray:

@@ -12,12 +12,14 @@ from ipf_eval.disclosure.checks import (
 )
 from ipf_eval.disclosure.profiles import PROFILES, DisclosureProfile, get_profile, list_profiles
 from ipf_eval.disclosure.tables import ProtectedTable, protect_table, recoverable_cells
+from ipf_eval.disclosure.text import WITHHELD_MESSAGE, publishable_text
 from ipf_eval.errors import DisclosureError, DisclosureWarning
 
 __all__ = [
     "DEFAULT_COUNT_COLUMNS",
     "PROFILES",
     "STATUSES",
+    "WITHHELD_MESSAGE",
     "AuditEntry",
     "AuditLog",
     "DisclosureError",
@@ -34,6 +36,7 @@ __all__ = [
     "list_profiles",
     "primary_failures",
     "protect_table",
+    "publishable_text",
     "recoverable_cells",
     "scan_html",
 ]

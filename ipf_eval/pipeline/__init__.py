@@ -13,30 +13,33 @@ from ipf_eval.pipeline.params import (
 from ipf_eval.pipeline.plan import Plan, Run, build_plan
 from ipf_eval.pipeline.records import (
     EVIDENCE_COLUMNS,
-    default_estimand,
-    default_headline,
     evidence_frame,
+    evidence_table,
     read_evidence,
     write_evidence,
 )
 from ipf_eval.pipeline.render import notebook_to_html
 from ipf_eval.pipeline.runner import BatchReport, RunOutcome, run_batch
+from ipf_eval.pipeline.settings import BatchSettings, InstrumentRun, batch_settings, instrument_run
 
 __all__ = [
     "EVIDENCE_COLUMNS",
     "BatchParams",
     "BatchReport",
+    "BatchSettings",
     "CostOverride",
     "CountryParams",
     "InstrumentParams",
+    "InstrumentRun",
     "Plan",
     "Run",
     "RunOutcome",
+    "batch_settings",
     "build_plan",
     "check_notebook_parameters",
-    "default_estimand",
-    "default_headline",
     "evidence_frame",
+    "evidence_table",
+    "instrument_run",
     "load_batch_file",
     "load_country_file",
     "load_instrument_file",

@@ -16,9 +16,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import nbformat
+
+from ipf_eval._files import atomic_write_text
 from ipf_eval.errors import ParameterError, PipelineError
 
-__all__ = ["main", "refresh_notebooks"]
+__all__ = ["NOTEBOOKS", "main", "refresh_notebooks", "sync_notebook"]
 
 NOTEBOOKS = ("getting_started", "instrument_evaluation", "country_report", "synthesis",
              "michigan_training_grants")
@@ -47,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the parameter files and list the planned runs")
     check.add_argument("--params", default="params/batch.yaml")
     refresh = sub.add_parser("refresh-notebooks",
-                             help="regenerate notebooks/*.ipynb from build_notebooks.py and re-execute them")
+                             help="sync notebooks/*.ipynb with their jupytext sources (*.py) and re-execute "
+                                  "them")
     refresh.add_argument("--params", default="params/batch.yaml")
     refresh.add_argument("--skip-batch", action="store_true",
                          help="reuse the evidence of the last batch run instead of rendering the batch first")
@@ -55,12 +59,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: int = 1800) -> int:
-    """Regenerate the committed notebooks and their outputs from one clean run with default parameters.
+def sync_notebook(source: Path) -> nbformat.NotebookNode:
+    """Read a notebook's jupytext source (``name.py``, percent format) as a notebook without outputs.
 
-    Steps: write the ``.ipynb`` files from ``notebooks/build_notebooks.py``; run the batch (unless
-    ``skip_batch``) so that ``notebooks/evidence/`` holds the default evidence the country report and the
-    synthesis read; execute every notebook top to bottom in place (nbclient, kernel ``python3``).
+    Cell ids are numbered from the notebook's name, so re-syncing an unchanged source changes nothing.
+
+    Raises
+    ------
+    PipelineError
+        If the source is missing or has not exactly one cell tagged ``parameters``.
+    """
+    import jupytext
+
+    if not source.is_file():
+        raise PipelineError(f"notebook source {str(source)!r} not found; run from the project root")
+    nb = jupytext.read(str(source))
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise PipelineError(f"{source.name} has {len(tagged)} cells tagged 'parameters'; exactly one is "
+                            f"required (papermill injects the batch's values after it)")
+    stem = source.stem[:40]
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"{stem}-{index:03d}"
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: int = 1800) -> int:
+    """Sync the notebook pairs and re-run them, so their committed outputs come from one clean run.
+
+    Steps: run the batch (unless ``skip_batch``) so that ``notebooks/evidence/`` holds the default evidence
+    the country report and the synthesis read; then for every notebook read its jupytext source
+    (``notebooks/NAME.py``, the file people edit and review), execute it top to bottom with its default
+    parameters (nbclient, kernel ``python3``) and write ``notebooks/NAME.ipynb`` with the outputs.
 
     Returns
     -------
@@ -70,11 +102,8 @@ def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: in
     Raises
     ------
     PipelineError
-        If the generator script is missing or a notebook fails.
+        If a source is missing or a notebook fails (its ``.ipynb`` is then left as it was).
     """
-    import runpy
-
-    import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -84,10 +113,6 @@ def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: in
 
     plan = build_plan(batch_file)
     nb_dir = plan.notebooks_dir
-    script = nb_dir / "build_notebooks.py"
-    if not script.is_file():
-        raise PipelineError(f"{str(script)!r} not found; run from the project root")
-    runpy.run_path(str(script), run_name="build_notebooks")["main"](None)
     if not skip_batch:
         report = run_batch(plan, progress=True)
         print(report.summary_table())
@@ -102,7 +127,7 @@ def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: in
     for name in NOTEBOOKS:
         path = nb_dir / f"{name}.ipynb"
         start = time.perf_counter()
-        nb = nbformat.read(str(path), as_version=4)
+        nb = sync_notebook(nb_dir / f"{name}.py")
         km, folder = private_kernel_manager("python3")  # a fresh kernel per notebook, on private sockets
         client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(nb_dir)}})
@@ -113,7 +138,7 @@ def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: in
                                 f"{str(exc).strip().splitlines()[-1]}") from exc
         finally:
             shutdown_kernel(km, client.kc, folder)
-        nbformat.write(nb, str(path))
+        atomic_write_text(path, nbformat.writes(nb) + "\n")
         print(f"executed {path.name} in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -14,7 +14,7 @@ Layout of the output folder (``output_dir`` in the batch file, ``reports/`` by d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,11 +26,9 @@ from ipf_eval.pipeline.params import (
     FileSource,
     InstrumentParams,
     check_notebook_parameters,
-    load_batch_file,
-    load_country_file,
-    load_instrument_file,
     resolve_confined,
 )
+from ipf_eval.pipeline.settings import batch_settings
 
 __all__ = ["NOTEBOOK_FILES", "Plan", "Run", "build_plan", "parse_only"]
 
@@ -72,7 +70,12 @@ class Run:
     evidence
         The evidence JSON an instrument run writes (``None`` for other kinds).
     data_files
-        Input files whose content is hashed for ``--resume``.
+        Input data files whose content is hashed for ``--resume``.
+    param_files
+        The parameter files the notebook reads (batch, country, instrument), also hashed for ``--resume``.
+    disclosure_profile
+        The profile the rendered report is scanned with before it is published (``None``: not scanned, for
+        the case studies on public or simulated data).
     country, instrument
         Identifiers, when they apply.
     """
@@ -87,6 +90,8 @@ class Run:
     html: Path
     evidence: Path | None = None
     data_files: tuple[Path, ...] = ()
+    param_files: tuple[Path, ...] = ()
+    disclosure_profile: str | None = None
     country: str | None = None
     instrument: str | None = None
 
@@ -137,46 +142,6 @@ def parse_only(only: str | None) -> tuple[str, str | None] | None:
     return parts[0], (parts[1] if len(parts) == 2 else None)
 
 
-def _instrument_parameters(country: CountryParams, inst: InstrumentParams,
-                           batch: BatchParams, data_path: str, evidence: Path) -> dict[str, Any]:
-    est = inst.estimator
-    data = country.data
-    own = country.costs.get(inst.name)
-    programme = inst.costs.programme_cost_per_firm
-    admin = inst.costs.admin_cost_per_firm
-    if own is not None:
-        programme = own.programme_cost_per_firm if own.programme_cost_per_firm is not None else programme
-        admin = own.admin_cost_per_firm if own.admin_cost_per_firm is not None else admin
-    return {
-        "country": country.code,
-        "country_name": country.name,
-        "agency": country.agency,
-        "instrument": inst.name,
-        "instrument_label": inst.label,
-        "design": inst.design,
-        "outcomes": list(inst.outcomes),
-        "primary_outcome": inst.primary_outcome or inst.outcomes[0],
-        "data_source": data.source,
-        "data_path": data_path,
-        "data_columns": dict(data.columns) if isinstance(data, FileSource) else {},
-        "sim_seed": data.seed if not isinstance(data, FileSource) else 0,
-        "sim_n_firms": data.n_firms if not isinstance(data, FileSource) else 0,
-        "disclosure_profile": country.disclosure_profile,
-        "control_group": est.control_group,
-        "est_method": est.est_method,
-        "base_period": est.base_period,
-        "covariates": list(est.covariates),
-        "bootstrap": est.bootstrap,
-        "n_boot": est.n_boot,
-        "alpha": est.alpha,
-        "programme_cost_per_firm": programme,
-        "admin_cost_per_firm": admin,
-        "seed": batch.seed,
-        "evidence_path": str(evidence),
-        "context": country.context,
-    }
-
-
 def build_plan(batch_file: Path | str, *, only: str | None = None, project_root: Path | None = None,
                notebooks_dir: Path | None = None) -> Plan:
     """Read and validate every parameter file and build the list of runs.
@@ -207,9 +172,8 @@ def build_plan(batch_file: Path | str, *, only: str | None = None, project_root:
         If a file is missing or invalid, a path escapes the project, a country or instrument named in
         ``only`` is not in the batch, or a notebook parameter name is unknown.
     """
-    batch_path = Path(batch_file).resolve()
-    batch = load_batch_file(batch_path)
-    params_dir = batch_path.parent
+    settings = batch_settings(batch_file)
+    batch, batch_path, params_dir = settings.batch, settings.batch_file, settings.params_dir
     root = (project_root or params_dir.parent).resolve()
     nb_dir = (notebooks_dir or root / "notebooks").resolve()
     data_dirs = [resolve_confined(d, root=root, allowed=[], file=batch_path, key=f"data_dirs[{i}]")
@@ -217,20 +181,19 @@ def build_plan(batch_file: Path | str, *, only: str | None = None, project_root:
     output_dir = resolve_confined(batch.output_dir, root=root, allowed=[], file=batch_path, key="output_dir")
     work_dir = output_dir / "_runs"
     evidence_dir = work_dir / "evidence"
-
-    countries = {c: load_country_file(params_dir / "countries" / f"{c}.yaml") for c in batch.countries}
-    wanted = sorted({i for c in countries.values() for i in c.instruments
-                     if batch.instruments is None or i in batch.instruments})
-    instruments = {i: load_instrument_file(params_dir / "instruments" / f"{i}.yaml") for i in wanted}
+    countries, instruments = settings.countries, settings.instruments
+    params = str(batch_path)
+    country_files = {c: params_dir / "countries" / f"{c}.yaml" for c in countries}
+    inst_files = {i: params_dir / "instruments" / f"{i}.yaml" for i in instruments}
+    all_files = (batch_path, *country_files.values(), *inst_files.values())
 
     runs: list[Run] = []
     for code, country in countries.items():
         data_files: tuple[Path, ...] = ()
-        data_path = ""
         if isinstance(country.data, FileSource):
             resolved = resolve_confined(country.data.path, root=root, allowed=data_dirs,
-                                        file=params_dir / "countries" / f"{code}.yaml", key="data.path")
-            data_path, data_files = str(resolved), (resolved,)
+                                        file=country_files[code], key="data.path")
+            data_files = (resolved,)
         for name in country.instruments:
             if name not in instruments:
                 continue
@@ -239,36 +202,37 @@ def build_plan(batch_file: Path | str, *, only: str | None = None, project_root:
             runs.append(Run(
                 run_id=f"{code}/{name}", kind="instrument", title=f"{country.name}: {inst.label}",
                 notebook=nb_dir / NOTEBOOK_FILES["instrument"],
-                parameters=_instrument_parameters(country, inst, batch, data_path, evidence),
+                parameters={"country": code, "instrument": name, "params": params,
+                            "evidence_path": str(evidence), "created": ""},
                 executed=work_dir / code / f"{name}.ipynb", failed=work_dir / code / f"{name}.failed.ipynb",
                 html=output_dir / code / f"{name}.html", evidence=evidence, data_files=data_files,
-                country=code, instrument=name))
+                param_files=(batch_path, country_files[code], inst_files[name]),
+                disclosure_profile=country.disclosure_profile, country=code, instrument=name))
     for code, country in countries.items():
         names = [i for i in country.instruments if i in instruments]
         runs.append(Run(
             run_id=code, kind="country", title=f"{country.name}: country report",
             notebook=nb_dir / NOTEBOOK_FILES["country"],
-            parameters={"country": code, "country_name": country.name, "agency": country.agency,
-                        "context": country.context, "disclosure_profile": country.disclosure_profile,
-                        "instruments": names,
-                        "instrument_labels": {i: instruments[i].label for i in names},
-                        "evidence_dir": str(evidence_dir), "seed": batch.seed},
+            parameters={"country": code, "params": params, "evidence_dir": str(evidence_dir)},
             executed=work_dir / code / "country_report.ipynb",
             failed=work_dir / code / "country_report.failed.ipynb",
-            html=output_dir / code / "country_report.html", country=code))
+            html=output_dir / code / "country_report.html",
+            param_files=(batch_path, country_files[code], *(inst_files[i] for i in names)),
+            disclosure_profile=country.disclosure_profile, country=code))
     if batch.synthesis:
         runs.append(Run(
             run_id="synthesis", kind="synthesis", title="Forum synthesis",
             notebook=nb_dir / NOTEBOOK_FILES["synthesis"],
-            parameters={"evidence_dir": str(evidence_dir), "countries": list(countries), "seed": batch.seed},
+            parameters={"params": params, "evidence_dir": str(evidence_dir)},
             executed=work_dir / "synthesis.ipynb", failed=work_dir / "synthesis.failed.ipynb",
-            html=output_dir / "synthesis.html"))
+            html=output_dir / "synthesis.html", param_files=all_files,
+            disclosure_profile=_strictest(c.disclosure_profile for c in countries.values())))
     for case in batch.case_studies:
         runs.append(Run(
             run_id=case, kind="case_study", title=case.replace("_", " ").capitalize(),
-            notebook=nb_dir / f"{case}.ipynb", parameters={"seed": batch.seed},
+            notebook=nb_dir / f"{case}.ipynb", parameters={"params": params},
             executed=work_dir / f"{case}.ipynb", failed=work_dir / f"{case}.failed.ipynb",
-            html=output_dir / f"{case}.html"))
+            html=output_dir / f"{case}.html", param_files=(batch_path,)))
 
     selected = _select(runs, parse_only(only), countries, instruments, batch_path)
     checked_notebooks: dict[Path, None] = {}
@@ -276,13 +240,20 @@ def build_plan(batch_file: Path | str, *, only: str | None = None, project_root:
     for run in runs:
         if not run.notebook.is_file():
             raise ParameterError(f"notebook {str(run.notebook)!r} for run {run.run_id!r} does not exist; "
-                                 f"regenerate the notebooks (python notebooks/build_notebooks.py)")
-        params = check_notebook_parameters(run.notebook, run.parameters)
+                                 f"sync the notebook pairs (make refresh-notebooks)")
+        checked = check_notebook_parameters(run.notebook, run.parameters)
         checked_notebooks[run.notebook] = None
-        final.append(Run(**{**run.__dict__, "parameters": params}))
+        final.append(Run(**{**run.__dict__, "parameters": checked}))
     return Plan(batch=batch, batch_file=batch_path, root=root, output_dir=output_dir, work_dir=work_dir,
                 evidence_dir=evidence_dir, notebooks_dir=nb_dir, countries=countries,
                 instruments=instruments, runs=tuple(final), selected=frozenset(selected))
+
+
+def _strictest(profiles: Iterable[str]) -> str:
+    """Return the profile with the largest minimum cell (the synthesis shows every country's evidence)."""
+    from ipf_eval.disclosure import get_profile
+
+    return max(profiles, key=lambda p: (get_profile(p).min_firms, p))
 
 
 def _select(runs: list[Run], only: tuple[str, str | None] | None, countries: Mapping[str, CountryParams],
@@ -293,7 +264,7 @@ def _select(runs: list[Run], only: tuple[str, str | None] | None, countries: Map
     if code not in countries:
         raise ParameterError(f"--only names country {code!r}, which is not in 'countries' of "
                              f"{str(batch_path)!r} ({sorted(countries)!r}); add it there or pick one of "
-                             f"those")
+                             "those")
     if name is not None and not any(r.run_id == f"{code}/{name}" for r in runs):
         runs_there = [i for i in countries[code].instruments if i in instruments]
         raise ParameterError(f"--only names instrument {name!r}, which country {code!r} does not run in this "

@@ -153,7 +153,8 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
     ----------
     task
         ``run_id``, ``notebook``, ``parameters``, ``executed``, ``failed``, ``html``, ``evidence`` (or
-        ``None``), ``title``, ``timeout``, ``cwd``.
+        ``None``), ``title``, ``timeout``, ``cwd``, ``disclosure_profile`` (the rendered page is scanned
+        under it before it is published; ``None``: not scanned).
 
     Returns
     -------
@@ -189,7 +190,7 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
         if not error:
             try:
                 page = notebook_to_html(tmp_nb, title=str(task["title"]))
-                error = _disclosure_findings(page, params.get("disclosure_profile"))
+                error = _disclosure_findings(page, task.get("disclosure_profile"))
             except Exception as exc:
                 error = f"rendering failed: {type(exc).__name__}: {exc}"
         if not error:
@@ -361,6 +362,7 @@ def _input_key(run: Run, plan: Plan, library: str) -> str:
     return stable_hash({
         "parameters": dict(run.parameters), "notebook": file_sha256(run.notebook), "library": library,
         "data": {str(p): file_sha256(p) if p.is_file() else "missing" for p in run.data_files},
+        "params": {str(p): file_sha256(p) if p.is_file() else "missing" for p in run.param_files},
         "evidence": consumed,
     })
 
@@ -384,12 +386,26 @@ def _up_to_date(run: Run, entry: Mapping[str, Any] | None, key: str) -> bool:
 # ---------------------------------------------------------------------------------------------------------
 # The batch
 # ---------------------------------------------------------------------------------------------------------
-def _task(run: Run, plan: Plan, timeout: int, reuse_kernel: bool) -> dict[str, Any]:
-    return {"run_id": run.run_id, "notebook": str(run.notebook), "parameters": dict(run.parameters),
+def _created(entry: Mapping[str, Any] | None, key: str) -> str:
+    """Return a run's evidence time stamp: the last successful run's with the same inputs, else now.
+
+    An identical re-run then reproduces its evidence byte for byte, while a run with any changed input
+    (parameters, data, notebook, library) gets the time it was made.
+    """
+    if entry is not None and entry.get("status") == "ok" and entry.get("key") == key and entry.get("created"):
+        return str(entry["created"])
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _task(run: Run, plan: Plan, timeout: int, reuse_kernel: bool, created: str = "") -> dict[str, Any]:
+    parameters = dict(run.parameters)
+    if "created" in parameters:
+        parameters["created"] = created
+    return {"run_id": run.run_id, "notebook": str(run.notebook), "parameters": parameters,
             "reuse_kernel": reuse_kernel,
             "executed": str(run.executed), "failed": str(run.failed), "html": str(run.html),
             "evidence": str(run.evidence) if run.evidence else None, "title": run.title,
-            "timeout": timeout, "cwd": str(plan.notebooks_dir)}
+            "timeout": timeout, "cwd": str(plan.notebooks_dir), "disclosure_profile": run.disclosure_profile}
 
 
 def _on_complete(outcome: RunOutcome) -> None:
@@ -459,9 +475,9 @@ def _batch_lock(path: Path) -> Iterator[None]:
         except (OSError, ValueError):
             pid = 0
         if pid and pid != os.getpid() and psutil.pid_exists(pid):
-            raise PipelineError(f"another batch (process {pid}) is writing to {str(path.parent)!r}; wait "
-                                f"for it to finish, or delete {str(path)!r} if that process is not "
-                                f"ipf-eval") from None
+            raise PipelineError(f"another batch (process {pid}) is writing to {str(path.parent)!r}; wait for "
+                                f"it to finish, or delete {str(path)!r} if that process is not "
+                                "ipf-eval") from None
         path.unlink(missing_ok=True)  # left by a batch that was killed
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     with os.fdopen(fd, "w") as fh:
@@ -486,14 +502,15 @@ def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bo
     bar = tqdm(total=len(selected), disable=not progress, unit="notebook", desc="ipf-eval render")
     try:
         for stage in (0, 1, 2):
-            tasks, keys = [], {}
+            tasks, keys, created = [], {}, {}
             for run in plan.stage(stage):
                 keys[run.run_id] = _input_key(run, plan, library)
                 if resume and _up_to_date(run, manifest.get(run.run_id), keys[run.run_id]):
                     outcomes.append(RunOutcome(run.run_id, "skipped", notebook=str(run.executed)))
                     bar.update(1)
                     continue
-                tasks.append(_task(run, plan, limit, reuse))
+                created[run.run_id] = _created(manifest.get(run.run_id), keys[run.run_id])
+                tasks.append(_task(run, plan, limit, reuse, created[run.run_id]))
             # longest first (by the last recorded duration; new runs count as long): fewer idle workers at
             # the end of a stage
             tasks.sort(key=lambda t: -float(manifest.get(t["run_id"], {}).get("seconds") or float("inf")))
@@ -504,6 +521,7 @@ def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bo
                     "key": keys[outcome.run_id], "status": outcome.status, "error": outcome.error,
                     "seconds": round(outcome.seconds, 3), "attempts": outcome.attempts,
                     "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                    "created": created[outcome.run_id] if outcome.status == "ok" else "",
                 }
                 atomic_write_json(manifest_path, {"version": 1, "library": library, "runs": manifest})
                 bar.update(1)

@@ -1,0 +1,91 @@
+"""The cost basis of an evaluation: which estimates are costed, in which unit, against which cost.
+
+Cost-effectiveness divides the programme's cost (subsidy plus administration per supported firm, times the
+number of supported firms) by the additional units the effect implies.  The rules:
+
+* **Which estimates.**  The staggered DiD's average effect on supported firms over the years since support
+  (``att_gt``, term ``att``), for outcomes with a cost unit (:data:`COST_UNITS`) and a positive standard
+  error.  A lottery's or scored call's headline measures a one-year change for users or for firms at the
+  threshold; multiplied by all supported firms it would not describe what the programme bought, so it is
+  not costed.
+* **Units.**  Employment is in logs: the effect in log points is turned into jobs with the supported firms'
+  mean employment in the year before support (:func:`baseline_level`).  R&D spending and equity raised are in
+  euro, exporter status is a 0/1 share (one additional exporter per unit).
+* **Cost.**  The instrument file's costs, or the country's own
+  (:func:`ipf_eval.evidence.parameters.programme_costs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ipf_eval.evidence.headline import estimator_family
+
+__all__ = ["COST_UNITS", "CostUnit", "baseline_level", "costed_estimates"]
+
+
+@dataclass(frozen=True)
+class CostUnit:
+    """The unit an outcome is costed in and the scale its effect is measured on."""
+
+    unit: str
+    scale: Literal["level", "log"]
+
+
+#: Outcomes with a cost unit: what one additional unit is, and the effect's scale.
+COST_UNITS: Mapping[str, CostUnit] = {
+    "log_employment": CostUnit("job", "log"),
+    "rd_spending": CostUnit("euro_rd", "level"),
+    "exporter": CostUnit("exporter", "level"),
+    "equity_raised": CostUnit("euro_equity", "level"),
+}
+
+
+def costed_estimates(estimates: pd.DataFrame) -> pd.DataFrame:
+    """Return the estimates that are costed: the staggered DiD's, for outcomes with a cost unit.
+
+    Parameters
+    ----------
+    estimates
+        One row per estimate with ``outcome``, ``estimator``, ``term`` and ``std_error``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of ``att_gt`` estimators (term ``att``) whose outcome is in :data:`COST_UNITS` and whose
+        standard error is positive, in their original order.
+    """
+    if not len(estimates):
+        return estimates.copy()
+    family = estimates["estimator"].map(estimator_family)
+    keep = ((family == "att_gt") & (estimates["term"] == "att") & estimates["outcome"].isin(list(COST_UNITS))
+            & (estimates["std_error"].astype(float) > 0))
+    return estimates.loc[keep].copy()
+
+
+def baseline_level(data: pd.DataFrame, outcome: str, *, tname: str = "year",
+                   gname: str = "first_support_year") -> float:
+    r"""Mean level of a log outcome among supported firms in the year before their support.
+
+    Parameters
+    ----------
+    data
+        The panel (not modified).
+    outcome
+        A log outcome, e.g. ``log_employment``.
+    tname, gname
+        Period and first-support-period columns.
+
+    Returns
+    -------
+    float
+        :math:`\bar y_0 = \operatorname{mean}_i \exp(y_{i, G_i - 1})` over supported firms observed in the
+        year before support (``nan`` when there is none).
+    """
+    pre = data.loc[(data[gname] > 0) & (data[tname] == data[gname] - 1), outcome]
+    return float(np.exp(pre.astype(float)).mean())

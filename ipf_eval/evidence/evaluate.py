@@ -1,0 +1,427 @@
+"""The evaluation of one instrument in one country, as one tested library step.
+
+:func:`evaluate_instrument` runs everything an instrument report shows and the forum reads: validation, the
+staggered DiD for every outcome, the design's own estimator, the headline rule, the pre-trend check, the
+evidence grade, robustness, heterogeneity, additionality, cost-effectiveness, reach and delivery.  The
+notebooks only narrate its result; the batch writes its :meth:`~InstrumentEvidence.to_dict`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import re
+import warnings
+from collections.abc import Iterator, Mapping
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ipf_eval._files import stable_hash
+from ipf_eval._version import __version__
+from ipf_eval.data.contract import validate_panel
+from ipf_eval.data.provenance import SampleProvenance, frame_sha256, read_provenance
+from ipf_eval.did import aggregate
+from ipf_eval.disclosure import get_profile, protect_table, publishable_text
+from ipf_eval.errors import DataError, IpfEvalError, SpecificationError
+from ipf_eval.evidence.additionality import input_additionality
+from ipf_eval.evidence.cost import cost_effectiveness
+from ipf_eval.evidence.cost_basis import COST_UNITS, baseline_level, costed_estimates
+from ipf_eval.evidence.design_estimators import design_estimates
+from ipf_eval.evidence.diagnostics import bonferroni_pretrend
+from ipf_eval.evidence.fallbacks import att_gt_with_fallback
+from ipf_eval.evidence.grading import evidence_grade
+from ipf_eval.evidence.headline import GRADE_DESIGN, estimator_family, grade_design, mark_headlines
+from ipf_eval.evidence.heterogeneity import size_class_effects
+from ipf_eval.evidence.instrument_evidence import InstrumentEvidence, Provenance, SampleSummary
+from ipf_eval.evidence.parameters import (
+    CostOverride,
+    InstrumentCosts,
+    InstrumentParams,
+    ProgrammeCosts,
+    as_instrument,
+    programme_costs,
+)
+from ipf_eval.evidence.reach import population_mix, reach_summary
+from ipf_eval.evidence.robustness import matched_did_by_cohort, twfe_comparison
+from ipf_eval.evidence.schema import ESTIMATE_COLUMNS, SCHEMA_VERSION, empty_table, validate_table
+from ipf_eval.results import TIDY_COLUMNS, Specification
+
+__all__ = ["ATT_GT_ESTIMAND", "EVENT_WINDOW", "evaluate_instrument"]
+
+#: What the staggered DiD row of an outcome estimates.
+ATT_GT_ESTIMAND = "ATT of supported firms, averaged over post-support years"
+#: Event times shown in the event study (years before and after support).
+EVENT_WINDOW = (-5, 5)
+
+_ID, _T, _G = "firm_id", "year", "first_support_year"
+_STATS = [c for c in TIDY_COLUMNS if c != "term"]
+_CREATED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+class _Notes:
+    """Messages of each step: warnings raised inside :meth:`step` and notes added, disclosure-checked."""
+
+    def __init__(self) -> None:
+        self.by_step: dict[str, list[str]] = {}
+
+    def add(self, step: str, text: str) -> None:
+        items = self.by_step.setdefault(step, [])
+        text = publishable_text(text)
+        if text not in items:
+            items.append(text)
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        self.by_step.setdefault(name, [])
+        for w in caught:
+            self.add(name, f"{w.category.__name__}: {w.message}")
+
+    def frozen(self) -> dict[str, tuple[str, ...]]:
+        return {k: tuple(v) for k, v in self.by_step.items()}
+
+
+def _country(country: str | None, data: pd.DataFrame, tag: SampleProvenance | None) -> str:
+    if country is None:
+        if tag is not None:
+            country = tag.country
+        elif "country" in data.columns and data["country"].nunique() == 1:
+            country = str(data["country"].iloc[0])
+        else:
+            raise SpecificationError("evaluate_instrument(country=...) is needed: the data have no single "
+                                     "'country' value; pass the ISO code, e.g. country='AT'")
+    if not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country):
+        raise SpecificationError(f"evaluate_instrument(country=...) must be a two-letter upper-case ISO "
+                                 f"code; got {country!r}")
+    return country
+
+
+def _created(created: str | None) -> str:
+    if created is None or created == "":
+        return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not isinstance(created, str) or not _CREATED.fullmatch(created):
+        raise SpecificationError(f"evaluate_instrument(created=...) must be a UTC time "
+                                 f"'YYYY-MM-DDTHH:MM:SSZ' or None (now); got {created!r}")
+    return created
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) < 2**32:
+        raise SpecificationError(f"evaluate_instrument(seed=...) must be an integer in [0, 2**32); got "
+                                 f"{seed!r}. Every random step (bootstrap, permutations) is seeded from it")
+    return int(seed)
+
+
+def _frame(value: Any, name: str) -> pd.DataFrame | None:
+    if value is None:
+        return None
+    if not isinstance(value, pd.DataFrame):
+        raise DataError(f"evaluate_instrument({name}=...) must be a pandas DataFrame or None; got "
+                        f"{type(value).__name__}")
+    return value
+
+
+def evaluate_instrument(
+    data: pd.DataFrame,
+    instrument: InstrumentParams | Mapping[str, Any] | str,
+    *,
+    country: str | None = None,
+    costs: CostOverride | InstrumentCosts | Mapping[str, float] | None = None,
+    disclosure_profile: str = "statistical_office",
+    seed: int,
+    applications: pd.DataFrame | None = None,
+    population: pd.DataFrame | None = None,
+    created: str | None = None,
+) -> InstrumentEvidence:
+    r"""Evaluate one instrument in one country: estimates, headline, grade, costs, heterogeneity, reach.
+
+    Parameters
+    ----------
+    data
+        The evaluation sample: one row per firm and year with ``firm_id``, ``year``,
+        ``first_support_year`` (0: never supported), the instrument's outcomes and covariates, and
+        ``size_class``; lotteries and scored calls also ``application_year``, ``arm``, ``score`` and
+        ``threshold``.  Typically ``simulate_firms(...).evaluation_sample(country, instrument)`` or the
+        agency's register extract.  Never modified.
+    instrument
+        The instrument parameters: an :class:`~ipf_eval.evidence.parameters.InstrumentParams`, a mapping of
+        its values, or the path of an instrument file (``params/instruments/NAME.yaml``).
+    country
+        ISO code; by default the simulated sample's, or the data's single ``country`` value.
+    costs
+        The country's own programme costs where they differ from the instrument file's.
+    disclosure_profile
+        ``"statistical_office"`` or ``"research_data_centre"``: every table that leaves the function passes
+        it.
+    seed
+        Seed of every random step (multiplier bootstrap, randomisation inference).
+    applications
+        Delivery data, one row per application (``firm_id, call_year, application_date, decision_date,
+        outcome``); ``None`` when the data source has none.
+    population
+        All of the country's firms, for its SME mix by size class; by default ``data``.
+    created
+        UTC time stamp of the evidence (``YYYY-MM-DDTHH:MM:SSZ``); by default now.
+
+    Returns
+    -------
+    InstrumentEvidence
+        Frozen; ``to_frame()`` gives the rows of ``evidence.csv``, ``to_dict()`` the evidence record.
+
+    Raises
+    ------
+    ParameterError
+        If the instrument parameters are invalid.
+    SpecificationError
+        If ``country``, ``seed``, ``created`` or ``disclosure_profile`` is invalid.
+    DataError
+        If the data break the panel contract (the message names the column and the remedy).
+
+    Notes
+    -----
+    For every outcome :math:`y`, the staggered DiD estimates Callaway and Sant'Anna's (2021) simple
+    aggregation :math:`\theta = \sum_{g} \sum_{t \ge g} w_{g} ATT(g, t)` of the group-time effects, against
+    the instrument's comparison group, doubly robust on the baseline covariates (regression adjustment when
+    the propensity score separates: :mod:`ipf_eval.evidence.fallbacks`).  A lottery adds the experiment's
+    intention-to-treat and effect-on-users estimates, a scored call the regression discontinuity at the
+    threshold, both on the one-year change to the call year (:mod:`ipf_eval.evidence.design_estimators`).
+    The headline of each outcome and the design its grade belongs to follow
+    :mod:`ipf_eval.evidence.headline`; the cost basis follows :mod:`ipf_eval.evidence.cost_basis`.
+
+    References
+    ----------
+    Callaway, B. and Sant'Anna, P. H. C. (2021). Difference-in-differences with multiple time periods.
+    *Journal of Econometrics*, 225(2), 200-230.
+    OECD (2007). *OECD Framework for the Evaluation of SME and Entrepreneurship Policies and Programmes*.
+
+    Examples
+    --------
+    >>> from ipf_eval.data import simulate_firms
+    >>> from ipf_eval.evidence import evaluate_instrument
+    >>> sim = simulate_firms(seed=2024, n_firms=8000)
+    >>> ev = evaluate_instrument(sim.evaluation_sample("AT", "loan_guarantee"),
+    ...                          "params/instruments/loan_guarantee.yaml", seed=2024)  # doctest: +SKIP
+    >>> ev.headlines[["outcome", "estimate", "ci_low", "ci_high"]]  # doctest: +SKIP
+    """
+    inst = as_instrument(instrument)
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"evaluate_instrument(data=...) must be a pandas DataFrame (one row per firm and "
+                        f"year); got {type(data).__name__}")
+    profile = get_profile(disclosure_profile)
+    seed = _check_seed(seed)
+    tag = read_provenance(data)
+    country = _country(country, data, tag)
+    created = _created(created)
+    applications = _frame(applications, "applications")
+    population = _frame(population, "population")
+    cost = programme_costs(inst, costs)
+    est = inst.estimator
+    outcomes: list[str] = list(inst.outcomes)
+    covariates, primary = list(est.covariates), inst.primary
+    notes = _Notes()
+
+    with notes.step("data"):
+        extra = [c for c in ("size_class", "sector", "region") if c in data.columns]
+        checked = validate_panel(data, idname=_ID, tname=_T, gname=_G, ynames=outcomes, covariates=covariates,
+                                 extra_columns=extra)
+    firms = checked.data.groupby(_ID, sort=True).first().reset_index()
+    firms["group"] = np.where(firms[_G] > 0, "supported", "comparison")
+    n_supported = int((firms[_G] > 0).sum())
+    by_size = None
+    if "size_class" in firms.columns:
+        with notes.step("data"):
+            by_size = protect_table(firms, by=["size_class", "group"], profile=disclosure_profile,
+                                    name="firms by size class")
+    sample = SampleSummary(int(checked.n_units), n_supported, tuple(int(p) for p in checked.periods),
+                           len(checked.cohorts), by_size)
+
+    fit = partial(att_gt_with_fallback, est_method=est.est_method, tname=_T, idname=_ID, gname=_G,
+                  covariates=covariates or None, control_group=est.control_group, base_period=est.base_period,
+                  n_boot=est.n_boot, seed=seed, alpha=est.alpha)
+    fits, rows = {}, []
+    with notes.step("estimates"):
+        for outcome in outcomes:
+            try:
+                fitted = fit(checked, yname=outcome, bootstrap=est.bootstrap)
+            except IpfEvalError as exc:
+                notes.add("estimates", f"{outcome}: no estimate ({exc})")
+                continue
+            if fitted.fallback_reason:
+                notes.add("estimates", f"{outcome}: {est.est_method} is not estimable "
+                                       f"({fitted.fallback_reason}); using regression adjustment (reg) "
+                                       "instead.")
+            fits[outcome] = fitted
+            simple = aggregate(fitted.result, kind="simple").to_frame().iloc[0]
+            rows.append({"outcome": outcome, "estimator": fitted.estimator, "term": "att",
+                         "estimand": ATT_GT_ESTIMAND, "n_obs": fitted.result.specification.n_obs,
+                         **{k: simple[k] for k in _STATS}})
+
+    with notes.step("design"):
+        design_est = design_estimates(data, design=inst.design, outcomes=outcomes, covariates=covariates,
+                                      seed=seed, alpha=est.alpha)
+    for failed, message in design_est.failures:
+        notes.add("design", f"{failed}: {message}")
+
+    dynamic = pretrend = None
+    if primary in fits:
+        with notes.step("event_study"):
+            dynamic = aggregate(fits[primary].result, kind="dynamic", min_e=EVENT_WINDOW[0],
+                                max_e=EVENT_WINDOW[1])
+            pretrend = bonferroni_pretrend(dynamic, source=fits[primary].result)
+
+    graded = grade_design(inst.design, design_estimator_ran=design_est.ran)
+    did_diag = {} if pretrend is None else {"pretrend_pvalue": pretrend.p_value}
+    with notes.step("grade"):
+        grade = evidence_grade(design=graded, diagnostics=did_diag if graded == "did" else {})
+        did_grade = grade if graded == "did" else evidence_grade(design="did", diagnostics=did_diag)
+
+    estimates = _evidence_rows(pd.DataFrame(rows), design_est.rows, inst=inst, country=country, tag=tag,
+                               grade_level=grade.level, did_level=did_grade.level, n_firms=sample.n_firms,
+                               n_supported=n_supported, profile=disclosure_profile)
+
+    robust = matched = None
+    if primary in fits:
+        main = estimates.loc[(estimates["outcome"] == primary)
+                             & estimates["estimator"].str.startswith("att_gt")].iloc[0]
+        with notes.step("robustness"):
+            robust = twfe_comparison(checked, outcome=primary, callaway_santanna=dict(main), alpha=est.alpha)
+        for text in robust.errors:
+            notes.add("robustness", text)
+        if covariates:
+            with notes.step("matched"):
+                matched = matched_did_by_cohort(
+                    checked, fits[primary].result, outcome=primary, covariates=covariates,
+                    control_group=est.control_group, min_firms=profile.min_firms, profile=disclosure_profile,
+                    alpha=est.alpha, estimator_label=f"Callaway-Sant'Anna ({fits[primary].method})")
+            for text in matched.notes:
+                notes.add("matched", text)
+            if matched.combined_error:
+                notes.add("matched", f"No combined row: {matched.combined_error}")
+
+    with notes.step("heterogeneity"):
+        effects = size_class_effects(checked, lambda sub: fit(sub, yname=primary, bootstrap=False))
+    for eff in effects:
+        if eff.fallback_reason:
+            notes.add("heterogeneity", f"{primary} ({eff.size_class}): {est.est_method} is not estimable "
+                                       f"({eff.fallback_reason}); using regression adjustment (reg) instead.")
+    het = pd.DataFrame([{"country": country, "instrument": inst.name, "outcome": primary,
+                         "size_class": e.size_class, "estimator": e.estimator, "estimate": e.estimate,
+                         "std_error": e.std_error, "ci_low": e.ci_low, "ci_high": e.ci_high,
+                         "true_value": _truth(tag, "att_gt", "att", primary, e.size_class), "note": e.note}
+                        for e in effects])
+    mix = population_mix(population if population is not None else data)
+    mix_table = pd.DataFrame({"country": country, "instrument": inst.name, "size_class": list(mix.index),
+                              "share": mix.to_numpy(dtype=float)})
+
+    cost_rows, additionality = [], None
+    with notes.step("costs"):
+        for _, row in costed_estimates(estimates).iterrows():
+            unit = COST_UNITS[row["outcome"]]
+            baseline = baseline_level(checked.data, row["outcome"]) if unit.scale == "log" else None
+            try:
+                ce = cost_effectiveness(effect=float(row["estimate"]), effect_se=float(row["std_error"]),
+                                        n_supported=n_supported, programme_cost=cost.per_firm * n_supported,
+                                        outcome_unit=unit.unit, effect_scale=unit.scale,
+                                        baseline_level=baseline, alpha=est.alpha)
+            except IpfEvalError as exc:
+                notes.add("costs", f"{row['outcome']}: {exc}")
+                continue
+            cost_rows.append({"country": country, "instrument": inst.name, "outcome": row["outcome"],
+                              "estimator": row["estimator"], "term": row["term"],
+                              "evidence_grade": row["evidence_grade"], "unit": unit.unit,
+                              "cost_per_unit": ce.cost_per_unit, "ci_low": ce.ci_low, "ci_high": ce.ci_high,
+                              "unbounded": ce.unbounded, "cost_per_firm": cost.per_firm,
+                              "n_supported": n_supported})
+        rd = estimates.loc[estimates["estimator"].str.startswith("att_gt")
+                           & (estimates["outcome"] == "rd_spending")]
+        if len(rd):
+            try:
+                additionality = input_additionality(effect=float(rd["estimate"].iloc[0]),
+                                                    effect_se=float(rd["std_error"].iloc[0]),
+                                                    subsidy_per_firm=cost.programme_cost_per_firm,
+                                                    alpha=est.alpha)
+            except IpfEvalError as exc:
+                notes.add("costs", f"input additionality: {exc}")
+
+    reach = None
+    delivery_rows: list[dict[str, Any]] = []
+    if applications is not None and len(applications):
+        with notes.step("reach"):
+            reach = reach_summary(applications, profile=disclosure_profile)
+        delivery_rows = [{"country": country, "instrument": inst.name, "indicator": k, "value": float(v)}
+                         for k, v in (("applications", reach.applications),
+                                      ("median_decision_days", reach.median_decision_days),
+                                      ("acceptance_rate", reach.acceptance_rate))]
+
+    provenance = _provenance(data, inst, country=country, cost=cost, profile=disclosure_profile, seed=seed,
+                             tag=tag, created=created)
+    estimates = estimates.assign(data_source=provenance.data_source, data_sha256=provenance.data_sha256,
+                                 run_id=provenance.run_id, created=provenance.created, version=__version__,
+                                 schema_version=SCHEMA_VERSION)[list(ESTIMATE_COLUMNS)]
+    tables = {"heterogeneity": validate_table("heterogeneity", _columns("heterogeneity", het)),
+              "population_mix": validate_table("population_mix", mix_table),
+              "delivery": validate_table("delivery", _columns("delivery", pd.DataFrame(delivery_rows))),
+              "costs": validate_table("costs", _columns("costs", pd.DataFrame(cost_rows)))}
+    spec = Specification(
+        estimator="evaluate_instrument",
+        arguments={"instrument": inst.name, "design": inst.design, "country": country,
+                   "costs": {"programme_cost_per_firm": cost.programme_cost_per_firm,
+                             "admin_cost_per_firm": cost.admin_cost_per_firm},
+                   "disclosure_profile": disclosure_profile, "seed": seed,
+                   "estimator": est.model_dump(mode="json")},
+        n_obs=len(checked.data), n_units=int(checked.n_units), dropped=tuple(checked.dropped), seed=seed)
+    return InstrumentEvidence(
+        country=country, instrument=inst, costs=cost, disclosure_profile=disclosure_profile,
+        provenance=provenance, sample=sample, estimates=validate_table("estimates", estimates), grade=grade,
+        did_grade=did_grade, grade_design=graded, design_estimates=design_est, pretrend=pretrend,
+        event_study=dynamic, robustness=robust, matched=matched, input_additionality=additionality,
+        reach=reach, tables=tables, notes=notes.frozen(), specification=spec)
+
+
+def _truth(tag: SampleProvenance | None, family: str, term: str, outcome: str, subgroup: str = "") -> float:
+    value = None if tag is None else tag.true_value(family, term, outcome, subgroup)
+    return float("nan") if value is None else value
+
+
+def _columns(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Give an empty table its schema's columns (a table with rows already has them)."""
+    return frame if len(frame.columns) else empty_table(name)
+
+
+def _evidence_rows(did: pd.DataFrame, design: pd.DataFrame, *, inst: InstrumentParams, country: str,
+                   tag: SampleProvenance | None, grade_level: int, did_level: int, n_firms: int,
+                   n_supported: int, profile: str) -> pd.DataFrame:
+    """Build the evidence rows before provenance: headline flags, each row's grade and design, true values."""
+    columns = ["outcome", "estimator", "term", "estimand", "n_obs", *_STATS]
+    parts = [p[columns] for p in (did, design) if len(p)]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    frame = mark_headlines(frame, inst.design)
+    family = frame["estimator"].map(estimator_family) if len(frame) else pd.Series(dtype=str)
+    frame["evidence_grade"] = np.where(family == "att_gt", did_level, grade_level).astype(int)
+    frame["grade_design"] = family.map(GRADE_DESIGN)
+    frame["true_value"] = [_truth(tag, f, t, o) for f, t, o in zip(family, frame["term"], frame["outcome"],
+                                                                    strict=True)]
+    frame = frame.assign(country=country, instrument=inst.name, design=inst.design, n_firms=n_firms,
+                         n_supported=n_supported, disclosure_profile=profile)
+    frame = frame.sort_values(["country", "instrument", "outcome", "estimator", "term"], kind="mergesort")
+    return frame.reset_index(drop=True)
+
+
+def _provenance(data: pd.DataFrame, inst: InstrumentParams, *, country: str, cost: ProgrammeCosts,
+                profile: str, seed: int, tag: SampleProvenance | None, created: str) -> Provenance:
+    # the run id names what determines the evidence rows; delivery data and the population only add the
+    # delivery and population-mix tables, so the same estimates have the same run id with or without them
+    data_sha = frame_sha256(data)
+    inputs = {"instrument": inst.model_dump(mode="json"), "country": country,
+              "costs": [cost.programme_cost_per_firm, cost.admin_cost_per_firm],
+              "disclosure_profile": profile, "seed": seed, "data": data_sha, "version": __version__,
+              "schema_version": SCHEMA_VERSION}
+    return Provenance(data_source="simulated" if tag is not None else "file", data_sha256=data_sha,
+                      run_id=stable_hash(inputs)[:16], created=created, version=__version__, seed=seed,
+                      simulation_seed=None if tag is None else tag.seed,
+                      simulation_n_firms=None if tag is None else tag.n_firms)

@@ -1,0 +1,192 @@
+"""The instrument parameters: design, outcomes, estimator choices and costs (``params/instruments/*.yaml``).
+
+One pydantic model per block, validated strictly (unknown keys are errors) before anything is estimated.
+:func:`ipf_eval.evidence.evaluate_instrument` takes an :class:`InstrumentParams` or the path of an instrument
+file; the batch (:mod:`ipf_eval.pipeline`) reads the same files through :func:`load_instrument_file`, so an
+evaluation run interactively and one run by the batch use the same values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field, StringConstraints, model_validator
+
+from ipf_eval._defaults import CONTROL_GROUP, N_BOOT
+from ipf_eval._params_io import ParamsModel, check_file_name, load_yaml, validate_model
+from ipf_eval.errors import ParameterError
+
+__all__ = [
+    "OUTCOMES",
+    "CostOverride",
+    "EstimatorParams",
+    "InstrumentCosts",
+    "InstrumentParams",
+    "ProgrammeCosts",
+    "as_instrument",
+    "load_instrument_file",
+    "programme_costs",
+]
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Outcome = Literal["log_employment", "log_turnover", "rd_spending", "exporter", "export_share",
+                  "equity_raised", "alive"]
+#: Outcome columns of the panel contract that an instrument may be evaluated on (those the simulator draws).
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Text = Annotated[str, StringConstraints(max_length=5000)]
+Design = Literal["open_call", "scored_call", "lottery"]
+
+
+class EstimatorParams(ParamsModel):
+    """Estimator choices passed to the staggered difference-in-differences estimator."""
+
+    control_group: Literal["never_treated", "not_yet_treated"] = CONTROL_GROUP
+    est_method: Literal["dr", "ipw", "reg"] = "dr"
+    base_period: Literal["universal", "varying"] = "universal"
+    covariates: list[ColumnName] = Field(default_factory=list)
+    bootstrap: bool = True
+    n_boot: int = Field(default=N_BOOT, ge=99, le=9999)
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+
+
+class InstrumentCosts(ParamsModel):
+    """Programme costs in euro: the subsidy per supported firm and the agency's administrative cost."""
+
+    programme_cost_per_firm: float = Field(gt=0)
+    admin_cost_per_firm: float = Field(default=0.0, ge=0)
+
+
+class CostOverride(ParamsModel):
+    """A country's own programme costs for one instrument; a key left out keeps the instrument's value."""
+
+    programme_cost_per_firm: float | None = Field(default=None, gt=0)
+    admin_cost_per_firm: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> CostOverride:
+        if self.programme_cost_per_firm is None and self.admin_cost_per_firm is None:
+            raise ValueError("the override sets no cost; give programme_cost_per_firm and/or "
+                             "admin_cost_per_firm, or remove the instrument from 'costs'")
+        return self
+
+
+class InstrumentParams(ParamsModel):
+    """One instrument: its design, the outcomes evaluated, estimator choices and costs."""
+
+    name: Name
+    label: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    design: Design
+    outcomes: list[Outcome] = Field(min_length=1)
+    primary_outcome: Outcome | None = None
+    estimator: EstimatorParams = Field(default_factory=EstimatorParams)
+    costs: InstrumentCosts
+    description: Text = ""
+
+    @model_validator(mode="after")
+    def _primary_in_outcomes(self) -> InstrumentParams:
+        if self.primary_outcome is not None and self.primary_outcome not in self.outcomes:
+            raise ValueError(f"primary_outcome {self.primary_outcome!r} is not in outcomes "
+                             f"{self.outcomes!r}; add it to outcomes or choose one of them")
+        return self
+
+    @property
+    def primary(self) -> str:
+        """The primary outcome: ``primary_outcome`` or, when it is not given, the first outcome."""
+        return self.primary_outcome or self.outcomes[0]
+
+
+def load_instrument_file(path: Path | str) -> InstrumentParams:
+    """Read and validate an instrument file; its ``name`` must match the file name.
+
+    Parameters
+    ----------
+    path
+        The file, e.g. ``params/instruments/loan_guarantee.yaml``.
+
+    Returns
+    -------
+    InstrumentParams
+        The validated parameters.
+
+    Raises
+    ------
+    ParameterError
+        If the file is invalid or its name differs from the file name.
+    """
+    path = Path(path)
+    params = validate_model(InstrumentParams, load_yaml(path), path)
+    check_file_name(params.name, path, "name")
+    return params
+
+
+def as_instrument(instrument: InstrumentParams | Mapping[str, Any] | str | Path) -> InstrumentParams:
+    """Return validated instrument parameters from a model, a mapping of values or an instrument file.
+
+    Raises
+    ------
+    ParameterError
+        If the file or the values are invalid, or ``instrument`` is of another type.
+    """
+    if isinstance(instrument, InstrumentParams):
+        return instrument
+    if isinstance(instrument, str | Path):
+        return load_instrument_file(instrument)
+    if isinstance(instrument, Mapping):
+        return validate_model(InstrumentParams, instrument, "<instrument>")
+    raise ParameterError(f"instrument must be an InstrumentParams, a mapping of its values or the path of an "
+                         f"instrument file (params/instruments/NAME.yaml); got {type(instrument).__name__}")
+
+
+@dataclass(frozen=True)
+class ProgrammeCosts:
+    """The costs an evaluation uses: euro per supported firm, subsidy and administration, and their origin."""
+
+    programme_cost_per_firm: float
+    admin_cost_per_firm: float
+    source: str
+
+    @property
+    def per_firm(self) -> float:
+        """Subsidy plus administration per supported firm."""
+        return self.programme_cost_per_firm + self.admin_cost_per_firm
+
+
+def programme_costs(
+    instrument: InstrumentParams,
+    costs: CostOverride | InstrumentCosts | Mapping[str, float] | None = None,
+) -> ProgrammeCosts:
+    """Combine an instrument's costs with a country's own (a key the country leaves out keeps its value).
+
+    Parameters
+    ----------
+    instrument
+        The instrument parameters (their ``costs`` are the default).
+    costs
+        The country's costs: a :class:`CostOverride` (from the ``costs:`` block of a country file), an
+        :class:`InstrumentCosts`, a mapping with ``programme_cost_per_firm`` and/or ``admin_cost_per_firm``,
+        or ``None`` for the instrument's own.
+
+    Returns
+    -------
+    ProgrammeCosts
+        The euro per supported firm used for cost-effectiveness, with ``source`` saying where they came from.
+
+    Raises
+    ------
+    ParameterError
+        If a mapping has unknown keys or invalid values.
+    """
+    base = instrument.costs
+    if costs is None:
+        return ProgrammeCosts(base.programme_cost_per_firm, base.admin_cost_per_firm,
+                              f"instrument file ({instrument.name})")
+    if isinstance(costs, Mapping):
+        costs = validate_model(CostOverride, costs, "<costs>")
+    programme = costs.programme_cost_per_firm if costs.programme_cost_per_firm is not None \
+        else base.programme_cost_per_firm
+    admin = costs.admin_cost_per_firm if costs.admin_cost_per_firm is not None else base.admin_cost_per_firm
+    return ProgrammeCosts(float(programme), float(admin), "country's own costs")

@@ -1,0 +1,140 @@
+"""The sections of the country report and the forum synthesis, built from evidence records.
+
+The rules (what is pooled, how instruments are judged) live in :mod:`ipf_eval.synthesis.forum` and
+:mod:`ipf_eval.synthesis.country`; this module turns their results into the tables, text and figures the
+notebooks display.  Names from parameter files are escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from ipf_eval.pipeline.display import Table, Text
+from ipf_eval.synthesis.country import country_verdicts
+from ipf_eval.synthesis.forum import FamilySelection, PooledHeadlines, TransferMatrix
+
+__all__ = [
+    "PLOTTED_OUTCOMES",
+    "country_overview",
+    "country_recommendations",
+    "effects_plot",
+    "pooled_table",
+    "ranked_table",
+    "selection_text",
+    "side_by_side",
+    "transfer_table",
+]
+
+_E = html.escape
+
+#: Outcomes measured in log points or shares, drawn on one axis in the country report.
+PLOTTED_OUTCOMES: tuple[str, ...] = ("log_employment", "log_turnover", "exporter", "export_share", "alive")
+
+
+def country_overview(records: Sequence[Mapping[str, Any]], *, country: str, country_name: str, agency: str,
+                     context: str, instruments: Sequence[str], labels: Mapping[str, str]) -> list[Text]:
+    """Return the country report's heading and which instruments have evidence."""
+    out = [Text(f"## {_E(country_name)}: {_E(agency)}\n\n{_E(context)}\n\n"
+                f"Evidence available for {len(records)} of {len(instruments)} instruments.")]
+    missing = sorted(set(instruments) - {str(r["instrument"]) for r in records})
+    if missing:
+        out.append(Text("Not evaluated in this run: " + ", ".join(_E(labels.get(m, m)) for m in missing)))
+    return out
+
+
+def side_by_side(headlines: pd.DataFrame, *, country_name: str, labels: Mapping[str, str]) -> list[object]:
+    """Return the headline estimate of every instrument and outcome, and a warning when estimands differ."""
+    if not len(headlines):
+        return []
+    side = headlines.assign(instrument=headlines["instrument"].map(lambda i: labels.get(i, i)))
+    side = side[["instrument", "outcome", "estimator", "term", "estimand", "estimate", "ci_low", "ci_high",
+                 "p_value", "evidence_grade"]]
+    out: list[object] = [Table(side, f"evidence records of {country_name}'s instrument evaluations: per "
+                                     "instrument and outcome the headline estimate, the one its evidence "
+                                     "grade belongs to (att_gt: staggered DiD, simple aggregation; rct: the "
+                                     "lottery's analysis; rdd: the regression discontinuity at the "
+                                     "threshold, robust bias-corrected)")]
+    if side["estimator"].str.startswith("att_gt").nunique() > 1:
+        out.append(Text("The rows estimate different things: a DiD row is the average effect on supported "
+                        "firms over the years since support; a lottery's (rct) row is the one-year change "
+                        "for users of the support; a scored call's (rdd) row is the one-year change for "
+                        "firms at the threshold. Compare instruments with this in mind."))
+    return out
+
+
+def effects_plot(headlines: pd.DataFrame, *, country_name: str, labels: Mapping[str, str]) -> Any:
+    """Draw the headline estimates on log-point or share outcomes with their intervals; return the Axes."""
+    import matplotlib.pyplot as plt
+
+    side = headlines.loc[headlines["outcome"].isin(list(PLOTTED_OUTCOMES))]
+    side = side.assign(instrument=side["instrument"].map(lambda i: labels.get(i, i)))
+    _, ax = plt.subplots(figsize=(7.0, 0.35 * len(side) + 1.0))
+    names = [f"{r['instrument']}: {r['outcome']} ({r['estimator']})" for r in side.to_dict(orient="records")]
+    ax.errorbar(side["estimate"], range(len(side)), xerr=[side["estimate"] - side["ci_low"],
+                side["ci_high"] - side["estimate"]], fmt="o", color="black", capsize=3)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(range(len(side)), names)
+    ax.invert_yaxis()
+    ax.set_title(f"{country_name}: estimated effects")
+    return ax
+
+
+def country_recommendations(headlines: pd.DataFrame, records: Sequence[Mapping[str, Any]], *,
+                            labels: Mapping[str, str]) -> Text:
+    """One bullet per evaluated instrument: its verdict and grades (:mod:`ipf_eval.synthesis.country`)."""
+    verdicts = country_verdicts(headlines, instruments=[str(r["instrument"]) for r in records], labels=labels)
+    lines = [f"- **{_E(v.label)}** (grade {' / '.join(str(g) for g in v.grades)}): {_E(v.wording)}."
+             for v in verdicts]
+    return Text("\n".join(lines) if lines else "No evidence yet.")
+
+
+def selection_text(selection: FamilySelection) -> list[Text]:
+    """How many headline estimates are pooled, and which were left out because they use another estimator."""
+    kept = selection.kept
+    out = [Text(f"{len(kept)} headline estimates from {kept['country'].nunique()} countries, "
+                f"{kept['instrument'].nunique()} instruments.")]
+    if selection.left_out:
+        out.append(Text("Not pooled, because the other countries' evaluations of the same instrument and "
+                        "outcome report a different estimator (see the country reports): "
+                        + "; ".join(_E(x) for x in selection.left_out) + "."))
+    return out
+
+
+def pooled_table(pooled: PooledHeadlines) -> list[object]:
+    """Return the random-effects pooled estimate per instrument and outcome."""
+    notes = [Text(f"> {_E(e)}") for e in pooled.errors]
+    return [*notes, Table(pooled.table, "random-effects meta-analysis (REML) of the countries' headline "
+                                        "estimates, one estimator per instrument and outcome: att_gt = "
+                                        "staggered DiD (Callaway-Sant'Anna), the average effect on "
+                                        "supported firms over the years since support; rct late = a "
+                                        "lottery's one-year change for users (itt: for winners); rdd robust "
+                                        "= the one-year change at a scored call's threshold, robust "
+                                        "bias-corrected. Effects of different rows are different estimands")]
+
+
+def transfer_table(matrix: TransferMatrix) -> list[object]:
+    """Return the predicted effect of each instrument in each target country's SME mix."""
+    notes: list[object] = [Text(f"> {_E(e)}") for e in matrix.errors]
+    if not len(matrix.cells):
+        return [*notes, Text("No size-class estimates in the evidence records yet.")]
+    return [*notes, Table(matrix.wide(), "predicted effect in each target country's SME mix, in the "
+                                         "outcome's units (log points for log outcomes); size-class effects "
+                                         "pooled across source countries from the evidence records; "
+                                         "(extrapolated): part of the target's mix falls in size classes "
+                                         "without a source estimate, whose effect is then not counted")]
+
+
+def ranked_table(ranked: pd.DataFrame, *, top: int = 10) -> list[object]:
+    """Return the ranked recommendations and the wording of the first ``top``."""
+    cols = ["rank", "instrument", "outcome", "estimator", "verdict", "k", "estimate", "ci_low", "ci_high",
+            "i2"]
+    return [Table(ranked[cols], "recommendations (ipf_eval.synthesis.recommendations) from the pooled "
+                                "headline estimates above (one estimator per instrument and outcome): "
+                                "random-effects pooling, the Maryland grades of those estimates' designs, "
+                                "agreement across at least 3 countries"),
+            Text("\n".join(f"{r['rank']}. {_E(str(r['wording']))}"
+                           for r in ranked.head(top).to_dict(orient="records")))]

@@ -1,0 +1,291 @@
+"""The sections of an instrument report, built from an :class:`~ipf_eval.evidence.InstrumentEvidence`.
+
+Each function returns what one section of ``notebooks/instrument_evaluation`` displays (tables with their
+source lines, notes, text), so the notebook only narrates and every sentence that depends on a result is
+here, where tests reach it.  Names from parameter files are escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ipf_eval.evidence import InstrumentEvidence
+from ipf_eval.pipeline.display import Notes, Table, Text
+
+__all__ = [
+    "ASSUMPTIONS",
+    "ReportNames",
+    "appendix",
+    "cost_section",
+    "data_section",
+    "design_section",
+    "estimates_section",
+    "event_study_caption",
+    "findings",
+    "grade_section",
+    "header",
+    "heterogeneity_section",
+    "matched_section",
+    "pretrend_text",
+    "reach_section",
+    "robustness_section",
+]
+
+#: The identifying assumption of each design, in words.
+ASSUMPTIONS: dict[str, str] = {
+    "open_call": "Parallel trends: without support, supported firms' outcomes would have evolved like those "
+                 "of eligible firms not yet supported, conditional on baseline age and size; no "
+                 "anticipation.",
+    "lottery": "Random assignment among applicants; losers' outcomes show what winners' would have been.",
+    "scored_call": "Near the published threshold, firms just above and just below are comparable; no "
+                   "manipulation of scores.",
+}
+
+_E = html.escape
+_EST = ["estimate", "std_error", "ci_low", "ci_high"]
+
+
+@dataclass(frozen=True)
+class ReportNames:
+    """Display names from the parameter files: country and agency, instrument label, context."""
+
+    country_name: str
+    agency: str
+    instrument_label: str
+    context: str = ""
+
+
+def _level(ev: InstrumentEvidence) -> str:
+    return f"{100 * (1 - ev.instrument.estimator.alpha):.0f}%"
+
+
+def _notes(ev: InstrumentEvidence, *steps: str) -> Notes:
+    return Notes(tuple(t for s in steps for t in ev.notes.get(s, ())))
+
+
+def header(ev: InstrumentEvidence, names: ReportNames) -> Text:
+    """Return the report's heading: country, instrument, agency, design, disclosure profile and context."""
+    return Text(f"## {_E(names.country_name)} ({_E(ev.country)}): {_E(names.instrument_label)}\n\n"
+                f"Agency: {_E(names.agency)}. Assignment design: **{_E(ev.instrument.design)}**. "
+                f"Disclosure profile: `{_E(ev.disclosure_profile)}`.\n\n{_E(names.context)}")
+
+
+def data_section(ev: InstrumentEvidence, names: ReportNames) -> list[object]:
+    """Firms, years and cohorts of the sample, and firms by size class (disclosure-protected)."""
+    s = ev.sample
+    out: list[object] = [_notes(ev, "data"),
+                         Text(f"{s.n_firms:,} firms observed in {len(s.periods)} years ({s.periods[0]}-"
+                              f"{s.periods[-1]}); {s.n_cohorts} support cohorts.")]
+    if s.by_size_class is not None:
+        out.append(Table(s.by_size_class.table,
+                         f"evaluation sample of {names.instrument_label}, {names.country_name}; firms "
+                         f"counted once; cells below the {ev.disclosure_profile} threshold suppressed "
+                         f"({s.by_size_class.n_suppressed} cells)"))
+    return out
+
+
+def estimates_section(ev: InstrumentEvidence, names: ReportNames) -> list[object]:
+    """Return the staggered DiD estimate of every outcome."""
+    est = ev.instrument.estimator
+    did = ev.estimates.loc[ev.estimates["estimator"].str.startswith("att_gt")]
+    order = {o: i for i, o in enumerate(ev.instrument.outcomes)}
+    did = did.sort_values("outcome", key=lambda s: s.map(order), kind="mergesort")
+    estimators = ", ".join(sorted(set(did["estimator"])))
+    return [_notes(ev, "estimates"),
+            Table(did[["outcome", "estimate", "std_error", "ci_low", "ci_high", "p_value"]],
+                  f"{estimators} ({est.control_group}, base period {est.base_period}); {_level(ev)} "
+                  f"{'bootstrap' if est.bootstrap else 'analytic'} intervals; {names.country_name}, "
+                  f"{names.instrument_label}")]
+
+
+def design_section(ev: InstrumentEvidence) -> list[object]:
+    """Return the design's own estimator (RCT or RDD), or why an open call has none."""
+    d = ev.design_estimates
+    if not d.estimator and ev.instrument.design == "open_call":
+        return [Text("An open call has no random or score-based assignment: the staggered DiD above is the "
+                     "design's estimator.")]
+    out: list[object] = [_notes(ev, "design")]
+    if d.ran:
+        rows = ev.estimates.loc[ev.estimates["estimator"] == d.estimator]
+        order = {o: i for i, o in enumerate(ev.instrument.outcomes)}
+        rows = rows.sort_values("outcome", key=lambda s: s.map(order), kind="mergesort")
+        module = "ipf_eval.experiments.rct" if d.estimator == "rct" else "ipf_eval.discontinuity.rdd"
+        out.append(Table(rows[["outcome", "estimator", "term", *_EST, "p_value", "headline"]],
+                         f"{module} on {d.n_applicants:,} applicants; change from the year before the call "
+                         "to the year of the call; headline: the estimate the evidence grade belongs to (it "
+                         "replaces the DiD as the outcome's headline in the country report and the "
+                         "synthesis)"))
+    return out
+
+
+def event_study_caption(ev: InstrumentEvidence, names: ReportNames) -> str:
+    """Return the caption of the primary outcome's event-study figure."""
+    return (f"Event study of {ev.instrument.primary} for {names.instrument_label} in {names.country_name}; "
+            f"{_level(ev)} intervals; source: att_gt, aggregated by event time.")
+
+
+def pretrend_text(ev: InstrumentEvidence) -> Text | None:
+    """Return the pre-trend check in words (``None`` without pre-periods)."""
+    p = ev.pretrend
+    if p is None:
+        return None
+    verdict = "passes" if p.passed else "fails"
+    wald = (f" The joint Wald test of all {p.wald_df} pre-period ATT(g, t) gives p = {p.wald_p_value:.3f} "
+            f"(over-sized with small cohorts; shown for comparison)." if p.wald_p_value is not None else "")
+    return Text(f"Pre-trend test (Bonferroni over {p.n_event_times} pre-support event times): "
+                f"p = {p.p_value:.3f}; the parallel-trends check **{verdict}** at the 5% level.{wald}")
+
+
+def grade_section(ev: InstrumentEvidence) -> list[object]:
+    """Return the grade's summary table."""
+    from IPython.display import HTML
+
+    return [_notes(ev, "grade"), HTML(ev.grade.summary().as_html()),
+            Text("<small>Source: ipf_eval.evidence.evidence_grade on the diagnostics above</small>")]
+
+
+def robustness_section(ev: InstrumentEvidence) -> list[object]:
+    """TWFE beside Callaway-Sant'Anna and, when they differ, the Goodman-Bacon decomposition."""
+    r = ev.robustness
+    if r is None:
+        return []
+    primary = ev.instrument.primary
+    out: list[object] = [_notes(ev, "robustness"),
+                         Table(r.table, f"{primary}; TWFE with firm and year effects, clustered by firm")]
+    if r.differ is None:
+        return out
+    if r.differ:
+        gap = abs(float(r.table["estimate"].iloc[0]) - float(r.table["estimate"].iloc[1]))
+        out.append(Text(f"TWFE and Callaway-Sant'Anna differ by {gap:.3f}, more than twice the standard "
+                        "error of the difference. The Goodman-Bacon decomposition shows which 2x2 "
+                        "comparisons drive TWFE (firms observed in every year)."))
+        if r.bacon is not None:
+            out.append(Table(r.bacon.by_type, f"Goodman-Bacon decomposition of TWFE on {primary}, balanced "
+                                              f"panel of {r.bacon.n_units} firms; TWFE estimate "
+                                              f"{r.bacon.twfe_estimate:.3f}"))
+    else:
+        out.append(Text("TWFE and Callaway-Sant'Anna agree within twice the standard error of the "
+                        "difference."))
+    return out
+
+
+def matched_section(ev: InstrumentEvidence) -> list[object]:
+    """Callaway-Sant'Anna's ATT(g, g) and the matched DiD per support cohort."""
+    m = ev.matched
+    est = ev.instrument.estimator
+    if m is None:
+        if ev.event_study is not None and not est.covariates:
+            return [Text("> Matched DiD: no baseline covariates to match on (parameter `covariates` is "
+                         "empty).")]
+        return []
+    out: list[object] = [_notes(ev, "matched")]
+    if len(m.rows):
+        out.append(Table(
+            m.rows,
+            f"{ev.instrument.primary}, change from the year before support to the year of support, per "
+            f"support cohort: ATT(g, g) of att_gt (its covariate adjustment in brackets; {est.control_group} "
+            "comparison firms; analytic SE) and ipf_eval.weighting.conditional_did(method='match'): one "
+            f"nearest neighbour on the logit propensity score of {', '.join(est.covariates)}, with "
+            "replacement, caliper 0.2 SD, Abadie-Imbens SE (score treated as known), effect on the matched "
+            "supported firms. 'all (event time 0)': Callaway-Sant'Anna's event-time-0 aggregation and the "
+            "matched estimates averaged with the same cohort-size weights; its SE is the sum of weighted "
+            f"cohort SEs, an upper bound because the cohorts share comparison firms; {_level(ev)} intervals"))
+    if m.partial:
+        out.append(Text(f"Cohort(s) {', '.join(m.partial)}: some supported firms have no comparison firm "
+                        "within the caliper; the matched row estimates the effect on the supported firms "
+                        "that were matched (its count of supported firms)."))
+    if m.skipped:
+        tail = (". No combined row: it would not cover the same cohorts as Callaway-Sant'Anna's "
+                "event-time-0 effect." if len(m.rows) else ".")
+        out.append(Text("Cohorts not shown: " + "; ".join(_E(x) for x in m.skipped) + tail))
+    elif not len(m.rows):
+        out.append(Text("No support cohort to compare."))
+    return out
+
+
+def heterogeneity_section(ev: InstrumentEvidence) -> list[object]:
+    """Return the primary outcome's effect by size class."""
+    het = ev.tables["heterogeneity"]
+    shown = het[["size_class", "estimate", "std_error", "ci_low", "ci_high", "note"]]
+    return [_notes(ev, "heterogeneity"),
+            Table(shown, f"{ev.instrument.primary}; att_gt per size class (analytic standard errors)")]
+
+
+def cost_section(ev: InstrumentEvidence) -> list[object]:
+    """Input additionality (R&D per subsidy euro) and the cost per additional unit."""
+    from IPython.display import HTML
+
+    out: list[object] = [_notes(ev, "costs")]
+    if ev.input_additionality is not None:
+        out += [HTML(ev.input_additionality.summary().as_html()),
+                Text("<small>Source: ipf_eval.evidence.input_additionality, R&D effect per subsidy "
+                     "euro</small>")]
+    costs = ev.tables["costs"]
+    if not len(costs):
+        out.append(Text("No outcome of this instrument has a cost-effectiveness unit, or no effect was "
+                        "estimated."))
+        return out
+    shown = costs[["outcome", "unit", "cost_per_unit", "ci_low", "ci_high", "unbounded"]]
+    tail = ("" if ev.grade_design == "did" else
+            f" (the headline {ev.grade_design} estimate, level {ev.grade.level}, measures a one-year change "
+            "and is not costed)")
+    out.append(Table(shown, f"cost of EUR {ev.costs.per_firm:,.0f} per supported firm (subsidy and "
+                            f"administration); {ev.sample.n_supported} supported firms; effects: the "
+                            f"staggered DiD (att_gt) estimates, Maryland level {ev.did_grade.level}{tail}; "
+                            "delta-method intervals"))
+    return out
+
+
+def reach_section(ev: InstrumentEvidence, names: ReportNames) -> list[object]:
+    """Applications by call year and delivery indicators."""
+    r = ev.reach
+    if r is None:
+        return [Text("Delivery data are not part of this data source.")]
+    return [_notes(ev, "reach"),
+            Table(r.table.table, f"applications to {names.instrument_label} in {names.country_name} by call "
+                                 f"year (firms counted); median decision time {r.median_decision_days:.0f} "
+                                 f"days; {r.acceptance_rate:.0%} of applications accepted")]
+
+
+def findings(ev: InstrumentEvidence) -> Text:
+    """Each outcome's DiD and design estimates in one line each, and the grade."""
+    alpha = ev.instrument.estimator.alpha
+    order = {o: i for i, o in enumerate(ev.instrument.outcomes)}
+    rows = ev.estimates.assign(_did=~ev.estimates["estimator"].str.startswith("att_gt"),
+                               _o=ev.estimates["outcome"].map(order))
+    rows = rows.sort_values(["_did", "_o"], kind="mergesort")
+    lines = []
+    for r in rows.to_dict(orient="records"):
+        if not str(r["estimator"]).startswith("att_gt") and r["term"] not in ("itt", "late", "robust"):
+            continue
+        sig = "statistically significant" if r["p_value"] < alpha else "not statistically significant"
+        lines.append(f"- **{_E(r['outcome'])}** ({_E(str(r['estimator']))}, {_E(str(r['term']))}"
+                     f"{'; headline' if r['headline'] else ''}): {r['estimate']:+.3f} ({_level(ev)} CI "
+                     f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}), {sig}.")
+    lines.append(f"- Evidence grade: Maryland level **{ev.grade.level}** ({_E(ev.grade.oecd_step_label)}); "
+                 "it belongs to the headline estimates, which the country report and the synthesis use.")
+    return Text("\n".join(lines))
+
+
+def appendix(ev: InstrumentEvidence) -> list[object]:
+    """Return the peer-review appendix: design, assumptions, diagnostics and the grade's reasons."""
+    est = ev.instrument.estimator
+    p = ev.pretrend
+    diag = pd.DataFrame([{"diagnostic": "pre-trend test p-value (DiD event study, Bonferroni)",
+                          "value": "" if p is None else f"{p.p_value:.3f}",
+                          "verdict": "" if p is None else ("pass" if p.passed else "fail")}])
+    own = {"lottery": "the RCT analysis of the lottery (ipf_eval.rct)",
+           "scored_call": "a regression discontinuity at the threshold "
+                          "(ipf_eval.rdd)"}.get(ev.instrument.design)
+    did_name = f"Callaway-Sant'Anna ({est.est_method}), comparison: {est.control_group}"
+    graded = own if (own and ev.design_estimates.ran) else did_name
+    reasons = "; ".join(ev.grade.reasons) or "no downgrade"
+    return [Text(f"**Design.** {_E(ev.instrument.design)}; graded estimator: {graded}; staggered DiD "
+                 f"(Callaway-Sant'Anna, {est.est_method}, {est.control_group}) alongside.\n\n"
+                 f"**Identifying assumptions.** {ASSUMPTIONS[ev.instrument.design]}"),
+            Table(diag, "diagnostics computed above"),
+            Text(f"**Grade.** Maryland level {ev.grade.level} (design level {ev.grade.base_level}); "
+                 f"{_E(reasons)}.")]

@@ -1,0 +1,77 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Forum synthesis
+# Which instruments work, where, and how much the effect varies between countries: a random-effects
+# meta-analysis per instrument and outcome, forest plots, and ranked recommendations.
+
+# %% tags=["parameters"]
+params = "../params/batch.yaml"  # the batch file: its countries are synthesised
+evidence_dir = "evidence"  # the evidence records of the instrument evaluations
+
+# %%
+import matplotlib.pyplot as plt
+
+from ipf_eval.evidence import evidence_frame, evidence_table, read_evidence
+from ipf_eval.pipeline import batch_settings
+from ipf_eval.pipeline import forum_report as section
+from ipf_eval.pipeline.display import setup_notebook, show
+from ipf_eval.synthesis import forum
+
+report = setup_notebook()
+countries = list(batch_settings(params).countries)
+records = read_evidence(evidence_dir)
+# Each evaluation's headline estimate per outcome; estimators that estimate different things are not pooled.
+selection = forum.select_families(forum.headline_estimates(evidence_frame(records), countries=countries))
+show(section.selection_text(selection))
+
+# %% [markdown]
+# ## Meta-analysis per instrument and outcome
+
+# %%
+pooled = forum.pool_headlines(selection.kept)
+show(section.pooled_table(pooled))
+
+# %% [markdown]
+# ## Forest plots
+
+# %%
+for (inst, outcome), meta in pooled.metas.items():
+    used = pooled.table.loc[(pooled.table["instrument"] == inst) & (pooled.table["outcome"] == outcome)]
+    estimators = used["estimator"].iloc[0].split(" (")[0]
+    meta.plot(ax=plt.subplots(figsize=(6.5, 3.0))[1])
+    plt.title(f"{inst}: {outcome} ({estimators})")
+    report.caption(f"Forest plot of {inst} on {outcome}: country headline estimates ({estimators}) and the "
+                   f"pooled effect; source: evidence records of the instrument evaluations.")
+
+# %% [markdown]
+# ## Transferability
+# What an instrument would likely do in each country's SME population: size-class effects (staggered DiD per
+# size class, whatever the headline design) pooled across the countries that evaluated it (random effects per
+# size class), reweighted to the target country's mix of micro, small and medium firms. A flag marks targets
+# whose mix puts weight on size classes no source could estimate (extrapolation).
+
+# %%
+matrix = forum.transferability_matrix(evidence_table(records, "heterogeneity"),
+                                      evidence_table(records, "population_mix"), countries=countries)
+show(section.transfer_table(matrix))
+
+# %% [markdown]
+# ## Ranked recommendations
+# Estimates pooled per instrument and outcome and ranked, with a verdict that weighs the pooled effect, the
+# grades of the designs and agreement between countries.
+
+# %%
+recs, ranked = forum.ranked_recommendations(selection.kept)
+show(section.ranked_table(ranked))
