@@ -104,7 +104,7 @@ def _frame() -> pd.DataFrame:
 
 
 def _calls() -> list[tuple[str, object]]:
-    from ipf_eval.evidence import cost_effectiveness, evidence_grade, input_additionality
+    from ipf_eval.evidence import cost_effectiveness, input_additionality
     from ipf_eval.experiments import power, rct
     from ipf_eval.synthesis import meta_analysis, recommendations
     from ipf_eval.weighting import aipw, ipw, match
@@ -125,16 +125,14 @@ def _calls() -> list[tuple[str, object]]:
         ("cost_effectiveness", lambda a: cost_effectiveness(**cost, alpha=a)),  # type: ignore[arg-type]
         ("input_additionality", lambda a: input_additionality(effect=1.0, effect_se=0.5, subsidy_per_firm=2.0,
                                                               alpha=a)),
-        ("evidence_grade", lambda a: evidence_grade(design="did", pretrend_alpha=a)),
     ]
 
 
 @pytest.mark.parametrize(("function", "call"), _calls(), ids=[f for f, _ in _calls()])
 def test_entry_points_share_the_template(function: str, call: object) -> None:
-    parameter = "pretrend_alpha" if function == "evidence_grade" else "alpha"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expected = rf"^{parameter} of {function}\(\) must be a number strictly between 0 and 1; got 1\.5\."
+        expected = rf"^alpha of {function}\(\) must be a number strictly between 0 and 1; got 1\.5\."
         with pytest.raises(SpecificationError, match=expected):
             call(1.5)  # type: ignore[operator]
 

@@ -146,8 +146,7 @@ def test_result_conventions() -> None:
         ({"design": "iv", "diagnostics": {"first_stage_f": -2.0}}, "must lie in \\[0, inf\\]"),
         ({"design": "iv", "diagnostics": {"first_stage_f": float("nan")}}, "must be a finite number"),
         ({"design": "did", "diagnostics": {"comparison_justified": "yes"}}, "must be True or False"),
-        ({"design": "did", "pretrend_alpha": 0.0},
-         r"pretrend_alpha of evidence_grade\(\) must be a number strictly between 0 and 1; got 0\.0"),
+        ({"design": "did", "pretrend_alpha": 0.0}, "pretrend_alpha must lie in"),
         ({"design": "did", "max_smd": -0.1}, "max_smd must lie in"),
     ],
 )

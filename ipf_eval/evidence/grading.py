@@ -30,7 +30,6 @@ from typing import Any
 
 import pandas as pd
 
-from ipf_eval._defaults import check_alpha
 from ipf_eval.errors import SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary
 
@@ -257,9 +256,8 @@ def evidence_grade(
             f"design must be one of {sorted(DESIGNS)!r}; got {design!r}. Choose the design that built the "
             "comparison group."
         )
-    pretrend_alpha = check_alpha(pretrend_alpha, function="evidence_grade", parameter="pretrend_alpha")
-    density_alpha = check_alpha(density_alpha, function="evidence_grade", parameter="density_alpha")
     for pname, pval, low, high in (
+        ("pretrend_alpha", pretrend_alpha, 0.0, 1.0), ("density_alpha", density_alpha, 0.0, 1.0),
         ("max_attrition", max_attrition, 0.0, 1.0),
         ("max_differential_attrition", max_differential_attrition, 0.0, 1.0),
         ("max_smd", max_smd, 0.0, math.inf), ("min_first_stage_f", min_first_stage_f, 0.0, math.inf),
