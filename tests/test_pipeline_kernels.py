@@ -220,10 +220,14 @@ def test_failed_reset_is_a_pipeline_error(tmp_path: Path, warm: None,
     assert _kernels._local.km is None  # discarded: the next run starts a fresh kernel
 
 
-def test_register_engine_is_idempotent_through_papermills_public_api() -> None:
-    from papermill.engines import papermill_engines
+def test_papermill_finds_the_warm_engine_through_its_entry_point() -> None:
+    from importlib.metadata import entry_points
 
-    _kernels.register_engine()
-    engine = papermill_engines.get_engine(_kernels.ENGINE_NAME)
-    _kernels.register_engine()
-    assert papermill_engines.get_engine(_kernels.ENGINE_NAME) is engine
+    (ep,) = [e for e in entry_points(group="papermill.engine") if e.name == _kernels.ENGINE_NAME]
+    assert ep.value == "ipf_eval.pipeline._warm_engine:WarmEngine"
+    import papermill.engines
+
+    from ipf_eval.pipeline._warm_engine import WarmEngine
+
+    assert issubclass(WarmEngine, papermill.engines.NBClientEngine)
+

@@ -20,7 +20,9 @@ kernels.  A kernel is discarded after any failed run (it may be dead, busy or in
 after :data:`MAX_RUNS_PER_KERNEL` runs, to bound memory.
 
 Why hand-written: papermill and nbclient start one kernel per notebook and offer no reset; nbclient
-accepts an existing kernel manager (``km=``), which this module supplies through a papermill engine.
+accepts an existing kernel manager (``km=``), which this module supplies through a papermill engine.  The
+engine is registered the way papermill documents for third-party engines: an entry point in the
+``papermill.engine`` group (``pyproject.toml``) naming :mod:`ipf_eval.pipeline._warm_engine`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 from ipf_eval.errors import PipelineError
 
 __all__ = ["ENGINE_NAME", "FOLDER_PREFIX", "MAX_RUNS_PER_KERNEL", "discard_warm_kernel", "execute_warm",
-           "private_kernel_manager", "register_engine", "remove_socket_folders", "shutdown_kernel"]
+           "make_engine", "private_kernel_manager", "remove_socket_folders", "shutdown_kernel"]
 
 ENGINE_NAME = "ipf_eval_warm"
 #: Socket folders are ``<tempdir>/<FOLDER_PREFIX><pid of the process that owns the kernel>-<random>``.
@@ -86,8 +88,8 @@ def _ipf_eval_reset(cwd):
 _local = threading.local()
 
 
-def _make_engine() -> type:
-    """Build the papermill engine class (imports papermill lazily)."""
+def make_engine() -> type:
+    """Build the papermill engine class (imports papermill lazily; registered by ``_warm_engine``)."""
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine
     from papermill.utils import merge_kwargs, remove_args
@@ -139,17 +141,6 @@ def _make_engine() -> type:
             return _ResettingClient(nb_man, **final).execute()
 
     return WarmEngine
-
-
-def register_engine() -> None:
-    """Register the warm-kernel engine with papermill (idempotent; papermill's public API only)."""
-    from papermill.engines import papermill_engines
-    from papermill.exceptions import PapermillException
-
-    try:
-        papermill_engines.get_engine(ENGINE_NAME)
-    except PapermillException:  # not registered yet in this process
-        papermill_engines.register(ENGINE_NAME, _make_engine())
 
 
 def _warm_manager(kernel_name: str) -> Any:
@@ -225,7 +216,6 @@ def execute_warm(notebook: str, output: str, *, parameters: dict[str, Any], kern
     """
     import papermill
 
-    register_engine()
     km = _warm_manager(kernel_name)
     try:
         papermill.execute_notebook(notebook, output, parameters=parameters, kernel_name=kernel_name,
