@@ -5,6 +5,7 @@ from ipf_eval.did.aggregate import aggregate
 from ipf_eval.did.att_gt import att_gt
 from ipf_eval.did.bacon import COMPARISON_TYPES, BaconResult, bacon_decomposition
 from ipf_eval.did.did_2x2 import DiD2x2Result, did_2x2
+from ipf_eval.did.honest import HonestDidResult, honest_did
 from ipf_eval.did.sun_abraham import EventStudyResult, event_study
 from ipf_eval.did.twfe import TWFEResult, twfe
 
@@ -15,6 +16,7 @@ __all__ = [
     "BaconResult",
     "DiD2x2Result",
     "EventStudyResult",
+    "HonestDidResult",
     "PreTest",
     "TWFEResult",
     "aggregate",
@@ -22,5 +24,6 @@ __all__ = [
     "bacon_decomposition",
     "did_2x2",
     "event_study",
+    "honest_did",
     "twfe",
 ]
