@@ -11,9 +11,9 @@ examples in :mod:`ipf_eval.datasets`.
 from ipf_eval import datasets
 from ipf_eval._version import __version__
 from ipf_eval.data import michigan_training_grants, read_panel, simulate_firms, validate_panel
-from ipf_eval.did import aggregate, att_gt, bacon_decomposition, did_2x2, event_study, twfe
+from ipf_eval.did import aggregate, att_gt, bacon_decomposition, did_2x2, event_study, honest_did, twfe
 from ipf_eval.disclosure import check_result, check_table, get_profile, protect_table
-from ipf_eval.discontinuity import density_test, rdd
+from ipf_eval.discontinuity import density_test, rd_plot_data, rdd
 from ipf_eval.errors import (
     DataError,
     DataWarning,
@@ -71,6 +71,7 @@ __all__ = [
     "event_study",
     "evidence_grade",
     "get_profile",
+    "honest_did",
     "input_additionality",
     "ipw",
     "match",
@@ -82,6 +83,7 @@ __all__ = [
     "power",
     "protect_table",
     "rct",
+    "rd_plot_data",
     "rdd",
     "read_panel",
     "recommendations",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import types
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -288,3 +289,14 @@ def test_density_test_bad_input_and_clustered_rdd():
     direct = rdrobust(df.y, df.score, c=60, cluster=df.grp, vce="cr1")
     assert clustered.table.loc[1, "std_error"] == pytest.approx(direct.se.iloc[2, 0], rel=1e-12)
     assert clustered.table.loc[1, "std_error"] != plain.table.loc[1, "std_error"]
+
+
+def test_a_jump_without_sampling_variability_is_an_error_not_a_division_by_zero():
+    """Take-up that is exactly 0 below and 1 above the threshold has a standard error of zero."""
+    x = np.linspace(-10, 10, 400)
+    data = pd.DataFrame({"score": x, "used": (x >= 0).astype(float)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EstimationWarning)  # rdrobust's own division by zero, reported
+        with pytest.raises(EstimationError, match="error of the jump in 'used' is zero"):
+            rdd(data, yname="used", scorename="score", cutoff=0.0, bandwidth=5.0, density=False,
+                sensitivity=())

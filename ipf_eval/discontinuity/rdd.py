@@ -397,6 +397,12 @@ def rdd(
     }
     res = _call_rdrobust(yv, x, fuzzy=t, h=bandwidth, b=None, what="the outcome", **common)
     coef, se, ci, pv = res.coef.iloc[:, 0], res.se.iloc[:, 0], res.ci, res.pv.iloc[:, 0]
+    if not (np.isfinite(se.to_numpy(dtype=float)) & (se.to_numpy(dtype=float) > 0)).all():
+        raise EstimationError(
+            f"rdd(): the standard error of the jump in {yname!r} is zero or undefined: the outcome does not "
+            "vary within the bandwidth on either side of the threshold, so the jump has no sampling "
+            "variability to estimate. Check the outcome, or give a wider `bandwidth`."
+        )
     rows = []
     for term, key, est_key in (
         ("conventional", "Conventional", "Conventional"),
