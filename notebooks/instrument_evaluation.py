@@ -42,6 +42,7 @@ run = instrument_run(params, country=country, instrument=instrument)
 names = section.ReportNames(run.country.name, run.country.agency, run.instrument.label, run.country.context)
 ev = run.evaluate(created=created)
 show(section.header(ev, names))
+show(section.grade_box(ev))
 
 # %% [markdown]
 # ## Data
@@ -71,6 +72,9 @@ show(section.estimates_section(ev, names))
 
 # %%
 show(section.design_section(ev))
+if ev.rd_plot is not None:
+    ev.rd_plot.plot(ax=plt.subplots()[1], ylabel=f"One-year change in {ev.instrument.primary}")
+    report.caption(section.rd_plot_caption(ev, names))
 
 # %% [markdown]
 # ## Event study and pre-trends
@@ -84,8 +88,10 @@ if ev.event_study is not None:
 show(section.pretrend_text(ev))
 
 # %% [markdown]
-# ## Design and evidence grade
-# The Maryland Scientific Methods Scale level of the design, downgraded for failed diagnostics.
+# ## The checks behind the evidence grades
+# Each headline's Maryland Scientific Methods Scale level rests on the checks its design requires: a level is
+# awarded only when every one of them was computed and passed; a check that failed or could not be computed
+# costs one level, with its reason.
 
 # %%
 show(section.grade_section(ev))

@@ -159,7 +159,14 @@ def test_a_scored_call_with_small_cohorts_under_the_strict_profile() -> None:
         ("log_employment", "rdd", "robust")]
     assert "fuzzy" in heads["estimand"].iloc[0]
     assert ev.grade_design == "rdd"
-    assert (est.loc[est["estimator"] == "rdd", "evidence_grade"] == 4).all()
+    rdd_rows = est.loc[est["estimator"] == "rdd"]
+    not_passed = [len([n for n in (f + ";" + m).split(";") if n])
+                  for f, m in zip(rdd_rows["checks_failed"], rdd_rows["checks_missing"], strict=True)]
+    assert list(rdd_rows["evidence_grade"]) == [max(1, 4 - k) for k in not_passed]
+    # the RD plot of a small call under the strict profile: every published bin holds 10 firms or more
+    assert ev.rd_plot is not None
+    assert (ev.rd_plot.bins["n_firms"] >= 10).all()
+    assert set(ev.rd_plot.bins["side"]) == {"below", "above"}
     first = sample.groupby("firm_id")["first_support_year"].first()
     sizes = {g: int((first == g).sum()) for g in sorted({int(v) for v in first}) if g > 0}
     small = {str(g) for g, n in sizes.items() if n < 10}
@@ -234,7 +241,9 @@ def test_result_displays(sim: Any) -> None:
     assert isinstance(ev, InstrumentEvidence)
     text = str(ev)
     assert "Simulated data" in text
-    assert "Maryland level 3" in text
+    assert f"Maryland level {ev.grade.level}" in text
+    for name in ev.grade.missing + ev.grade.failed:
+        assert name in text
     assert "<table" in ev._repr_html_()
     assert set(ev.summary().table["outcome"]) == {"log_turnover", "log_employment"}
     assert ev.plot().get_xlabel() is not None

@@ -26,12 +26,14 @@ from ipf_eval.evidence.delivery import (
 )
 from ipf_eval.evidence.evaluate import evaluate_instrument
 from ipf_eval.evidence.grading import (
+    CHECKS,
     DESIGNS,
     DIAGNOSTICS,
     OECD_STEPS,
-    Downgrade,
+    Check,
     EvidenceGrade,
     evidence_grade,
+    required_checks,
 )
 from ipf_eval.evidence.instrument_evidence import InstrumentEvidence, Provenance, SampleSummary
 from ipf_eval.evidence.parameters import (
@@ -55,6 +57,7 @@ from ipf_eval.evidence.schema import ESTIMATE_COLUMNS, SCHEMA_VERSION, TABLES, v
 
 __all__ = [
     "ACCEPTED_VALUES",
+    "CHECKS",
     "DESIGNS",
     "DIAGNOSTICS",
     "ESTIMATE_COLUMNS",
@@ -66,10 +69,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "SURVEY_LABEL",
     "TABLES",
+    "Check",
     "CostEffectiveness",
     "CostOverride",
     "DeliveryTable",
-    "Downgrade",
     "EstimatorParams",
     "EvidenceGrade",
     "InputAdditionality",
@@ -93,6 +96,7 @@ __all__ = [
     "output_additionality",
     "read_evidence",
     "read_evidence_csv",
+    "required_checks",
     "survey_additionality",
     "take_up",
     "validate_record",

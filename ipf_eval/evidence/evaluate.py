@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import math
 import re
 import warnings
 from collections.abc import Iterator, Mapping
@@ -25,15 +26,28 @@ from ipf_eval.data.contract import validate_panel
 from ipf_eval.data.provenance import SampleProvenance, frame_sha256, read_provenance
 from ipf_eval.did import aggregate
 from ipf_eval.disclosure import get_profile, protect_table, publishable_text
-from ipf_eval.errors import DataError, IpfEvalError, SpecificationError
+from ipf_eval.discontinuity import RdPlotData, rd_plot_data
+from ipf_eval.errors import DataError, DisclosureError, IpfEvalError, SpecificationError
 from ipf_eval.evidence.additionality import input_additionality
+from ipf_eval.evidence.assessment import (
+    EVENT_WINDOW,
+    DesignAssessment,
+    DidAssessment,
+    assess_design,
+    assess_did,
+)
 from ipf_eval.evidence.cost import cost_effectiveness
 from ipf_eval.evidence.cost_basis import COST_UNITS, baseline_level, costed_estimates
 from ipf_eval.evidence.design_estimators import design_estimates
-from ipf_eval.evidence.diagnostics import bonferroni_pretrend
 from ipf_eval.evidence.fallbacks import att_gt_with_fallback
-from ipf_eval.evidence.grading import evidence_grade
-from ipf_eval.evidence.headline import GRADE_DESIGN, estimator_family, grade_design, mark_headlines
+from ipf_eval.evidence.grading import Check, EvidenceGrade, evidence_grade, required_checks
+from ipf_eval.evidence.headline import (
+    GRADE_DESIGN,
+    estimator_family,
+    grade_design,
+    headline_term,
+    mark_headlines,
+)
 from ipf_eval.evidence.heterogeneity import size_class_effects
 from ipf_eval.evidence.instrument_evidence import InstrumentEvidence, Provenance, SampleSummary
 from ipf_eval.evidence.parameters import (
@@ -53,8 +67,6 @@ __all__ = ["ATT_GT_ESTIMAND", "EVENT_WINDOW", "evaluate_instrument"]
 
 #: What the staggered DiD row of an outcome estimates.
 ATT_GT_ESTIMAND = "ATT of supported firms, averaged over post-support years"
-#: Event times shown in the event study (years before and after support).
-EVENT_WINDOW = (-5, 5)
 
 _ID, _T, _G = "firm_id", "year", "first_support_year"
 _STATS = [c for c in TIDY_COLUMNS if c != "term"]
@@ -267,21 +279,27 @@ def evaluate_instrument(
     for failed, message in design_est.failures:
         notes.add("design", f"{failed}: {message}")
 
-    dynamic = pretrend = None
-    if primary in fits:
-        with notes.step("event_study"):
-            dynamic = aggregate(fits[primary].result, kind="dynamic", min_e=EVENT_WINDOW[0],
-                                max_e=EVENT_WINDOW[1])
-            pretrend = bonferroni_pretrend(dynamic, source=fits[primary].result)
-
-    graded = grade_design(inst.design, design_estimator_ran=design_est.ran)
-    did_diag = {} if pretrend is None else {"pretrend_pvalue": pretrend.p_value}
     with notes.step("grade"):
-        grade = evidence_grade(design=graded, diagnostics=did_diag if graded == "did" else {})
-        did_grade = grade if graded == "did" else evidence_grade(design="did", diagnostics=did_diag)
+        headline_fits = {r["outcome"]: (float(r["estimate"]), float(r["std_error"])) for r in rows}
+        did_assessment = assess_did(checked, fits, headline_fits, covariates=covariates,
+                                    control_group=est.control_group, seed=seed)
+        design_assessment = assess_design(design_est, data, covariates=covariates, primary=primary,
+                                          alpha=est.alpha)
+    rd_plot = None
+    if design_est.estimator == "rdd" and primary in design_est.cross_sections:
+        with notes.step("design"):
+            rd_plot = _rd_plot(design_est.cross_sections[primary], min_firms=profile.min_firms, notes=notes)
+    dynamic = did_assessment.dynamics.get(primary)
+    pretrend = did_assessment.pretrends.get(primary)
+    graded = grade_design(inst.design, design_estimator_ran=design_est.ran)
+    grades = _row_grades(did_assessment, design_assessment, design_est.rows, outcomes)
+    did_grade = grades.get(("did", primary, "att")) or _unestimated_grade("did", primary)
+    head = design_est.rows.loc[design_est.rows["outcome"] == primary, "term"].tolist()
+    head_term = headline_term(design_est.estimator, head) if graded != "did" and head else None
+    grade = did_grade if head_term is None else grades[(graded, primary, head_term)]
 
     estimates = _evidence_rows(pd.DataFrame(rows), design_est.rows, inst=inst, country=country, tag=tag,
-                               grade_level=grade.level, did_level=did_grade.level, n_firms=sample.n_firms,
+                               grades=grades, did_assessment=did_assessment, n_firms=sample.n_firms,
                                n_supported=n_supported, profile=disclosure_profile)
 
     robust = matched = None
@@ -378,9 +396,35 @@ def evaluate_instrument(
     return InstrumentEvidence(
         country=country, instrument=inst, costs=cost, disclosure_profile=disclosure_profile,
         provenance=provenance, sample=sample, estimates=validate_table("estimates", estimates), grade=grade,
-        did_grade=did_grade, grade_design=graded, design_estimates=design_est, pretrend=pretrend,
+        did_grade=did_grade, grade_design=graded, grades=grades, design_estimates=design_est,
+        pretrend=pretrend, pretrend_power=did_assessment.power.get(primary),
+        honest=did_assessment.honest.get(primary), placebo=design_assessment.placebo, rd_plot=rd_plot,
         event_study=dynamic, robustness=robust, matched=matched, input_additionality=additionality,
         reach=reach, tables=tables, notes=notes.frozen(), specification=spec)
+
+
+def _rd_plot(cross: pd.DataFrame, *, min_firms: int, notes: _Notes) -> RdPlotData | None:
+    """Draw up the RD plot of the primary outcome: quantile-spaced bins hold about equally many firms.
+
+    When the data-driven number of bins leaves a side without a bin of ``min_firms`` firms (a small call
+    under a strict profile), the plot falls back to as many quantile bins per side as hold twice the
+    minimum each.
+    """
+    plot = partial(rd_plot_data, cross, yname="change", scorename="score", cutoff="threshold",
+                   call="application_year", idname=_ID, min_firms=min_firms)
+    try:
+        return plot(binselect="qsmv")
+    except DisclosureError:
+        centred = cross["score"] - cross["threshold"]
+        sides = ((centred < 0).sum(), (centred >= 0).sum())
+        below, above = (max(1, int(n) // (2 * min_firms)) for n in sides)
+        try:
+            return plot(binselect="qs", nbins=(below, above))
+        except IpfEvalError as exc:
+            notes.add("design", f"no RD plot: {exc}")
+    except IpfEvalError as exc:
+        notes.add("design", f"no RD plot: {exc}")
+    return None
 
 
 def _truth(tag: SampleProvenance | None, family: str, term: str, outcome: str, subgroup: str = "") -> float:
@@ -393,17 +437,62 @@ def _columns(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame if len(frame.columns) else empty_table(name)
 
 
+def _unestimated_grade(design: str, outcome: str) -> EvidenceGrade:
+    """Grade an estimate whose checks could not be computed: every required check is missing."""
+    why = f"the {'staggered DiD' if design == 'did' else 'design estimator'} of {outcome} did not run"
+    return evidence_grade(design=design, checks=[Check.missing(n, why) for n in required_checks(design)])
+
+
+def _row_grades(did: DidAssessment, design: DesignAssessment, design_rows: pd.DataFrame,
+                outcomes: list[str]) -> dict[tuple[str, str, str], EvidenceGrade]:
+    """Each evidence row's grade, keyed by (grade design, outcome, term)."""
+    grades: dict[tuple[str, str, str], EvidenceGrade] = {("did", o, "att"): g for o, g in did.grades.items()}
+    for (outcome, term), g in design.grades.items():
+        grades[(g.design, outcome, term)] = g
+    for r in design_rows.itertuples():
+        key = (GRADE_DESIGN[estimator_family(str(r.estimator))], str(r.outcome), str(r.term))
+        if key not in grades:
+            grades[key] = _unestimated_grade(key[0], key[1])
+    return {k: grades[k] for k in sorted(grades, key=lambda k: (outcomes.index(k[1]) if k[1] in outcomes
+                                                                  else len(outcomes), k))}
+
+
+def _grade_columns(grade: EvidenceGrade) -> dict[str, Any]:
+    return {"evidence_grade": grade.level, "checks_passed": ";".join(grade.passed),
+            "checks_failed": ";".join(grade.failed), "checks_missing": ";".join(grade.missing),
+            "grade_reasons": " ".join(_sentence(r) for r in grade.reasons)}
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith(".") else f"{text}."
+
+
 def _evidence_rows(did: pd.DataFrame, design: pd.DataFrame, *, inst: InstrumentParams, country: str,
-                   tag: SampleProvenance | None, grade_level: int, did_level: int, n_firms: int,
-                   n_supported: int, profile: str) -> pd.DataFrame:
-    """Build the evidence rows before provenance: headline flags, each row's grade and design, true values."""
+                   tag: SampleProvenance | None, grades: Mapping[tuple[str, str, str], EvidenceGrade],
+                   did_assessment: DidAssessment, n_firms: int, n_supported: int,
+                   profile: str) -> pd.DataFrame:
+    """Build the evidence rows before provenance: headline flags, each row's grade and checks, true values."""
     columns = ["outcome", "estimator", "term", "estimand", "n_obs", *_STATS]
     parts = [p[columns] for p in (did, design) if len(p)]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     frame = mark_headlines(frame, inst.design)
     family = frame["estimator"].map(estimator_family) if len(frame) else pd.Series(dtype=str)
-    frame["evidence_grade"] = np.where(family == "att_gt", did_level, grade_level).astype(int)
     frame["grade_design"] = family.map(GRADE_DESIGN)
+    extra = []
+    for gd, outcome, term in zip(frame["grade_design"], frame["outcome"], frame["term"], strict=True):
+        row = _grade_columns(grades[(gd, outcome, term)])
+        power = did_assessment.power.get(outcome) if gd == "did" else None
+        pre = did_assessment.pretrends.get(outcome) if gd == "did" else None
+        honest = did_assessment.honest.get(outcome) if gd == "did" else None
+        row.update(pretrend_p=math.nan if pre is None else pre.p_value,
+                   pretrend_mde=math.nan if power is None else power.slope,
+                   honest_breakdown_m=math.nan if honest is None else honest.breakdown_mbar)
+        extra.append(row)
+    frame = pd.concat([frame, pd.DataFrame(extra, index=frame.index,
+                                           columns=[*_grade_columns(_unestimated_grade("did", "")),
+                                                    "pretrend_p", "pretrend_mde", "honest_breakdown_m"])],
+                      axis=1)
     frame["true_value"] = [_truth(tag, f, t, o) for f, t, o in zip(family, frame["term"], frame["outcome"],
                                                                     strict=True)]
     frame = frame.assign(country=country, instrument=inst.name, design=inst.design, n_firms=n_firms,

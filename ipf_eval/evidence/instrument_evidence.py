@@ -9,15 +9,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
 
-from ipf_eval.did import AggregateResult
+from ipf_eval.did import AggregateResult, HonestDidResult
 from ipf_eval.disclosure import ProtectedTable
+from ipf_eval.discontinuity import RdPlotData
 from ipf_eval.errors import EstimationError
 from ipf_eval.evidence.additionality import InputAdditionality
+from ipf_eval.evidence.checks import PretrendPower
 from ipf_eval.evidence.design_estimators import DesignEstimates
 from ipf_eval.evidence.diagnostics import PretrendCheck
 from ipf_eval.evidence.grading import EvidenceGrade
@@ -110,10 +112,22 @@ class InstrumentEvidence(ResultMixin):
         The grade of the staggered DiD (the same as ``grade`` for an open call).
     grade_design
         ``"lottery"``, ``"rdd"`` or ``"did"``: the design the grade belongs to.
+    grades
+        The grade of every evidence row, keyed by ``(grade_design, outcome, term)``: each rests on the checks
+        its design requires (:mod:`ipf_eval.evidence.assessment`).
     design_estimates
         The design's own estimator (lottery: RCT; scored call: RDD).
     pretrend
         The pre-trend check of the primary outcome's event study, or ``None`` without pre-periods.
+    pretrend_power
+        The power of that pre-trend test (Roth 2022), or ``None``.
+    honest
+        HonestDiD relative-magnitudes bounds of the primary outcome's event study, or ``None``.
+    placebo
+        For a scored call, the RDD of the primary outcome at placebo thresholds, or ``None``.
+    rd_plot
+        For a scored call, the RD plot of the primary outcome (binned means, bins of fewer than the
+        profile's minimum number of firms left out), or ``None``.
     event_study
         The primary outcome's event study (``aggregate(kind="dynamic")``), or ``None``.
     robustness
@@ -143,8 +157,13 @@ class InstrumentEvidence(ResultMixin):
     grade: EvidenceGrade
     did_grade: EvidenceGrade
     grade_design: str
+    grades: Mapping[tuple[str, str, str], EvidenceGrade]
     design_estimates: DesignEstimates
     pretrend: PretrendCheck | None
+    pretrend_power: PretrendPower | None
+    honest: HonestDidResult | None
+    placebo: pd.DataFrame | None
+    rd_plot: RdPlotData | None
     event_study: AggregateResult | None
     robustness: TwfeComparison | None
     matched: MatchedDidByCohort | None
@@ -181,7 +200,12 @@ class InstrumentEvidence(ResultMixin):
             "n_firms": self.sample.n_firms, "n_supported": self.sample.n_supported,
             "grade_design": self.grade_design, "evidence_grade": self.grade.level,
             "grade": self.grade.to_dict(), "did_grade": self.did_grade.to_dict(),
+            "grades": [{"grade_design": d, "outcome": o, "term": t, **_grade_record(g)}
+                       for (d, o, t), g in self.grades.items()],
             "pretrend": None if self.pretrend is None else self.pretrend.to_dict(),
+            "pretrend_power": None if self.pretrend_power is None else asdict(self.pretrend_power),
+            "honest": None if self.honest is None else self.honest.to_dict(),
+            "placebo": None if self.placebo is None else self.placebo.to_dict(orient="records"),
             "costs_used": {"programme_cost_per_firm": self.costs.programme_cost_per_firm,
                            "admin_cost_per_firm": self.costs.admin_cost_per_firm,
                            "source": self.costs.source},
@@ -191,6 +215,27 @@ class InstrumentEvidence(ResultMixin):
             "notes": {step: list(texts) for step, texts in self.notes.items()},
         }
         return dict(json_safe(record))
+
+    def grade_of(self, outcome: str, *, estimator: str | None = None, term: str | None = None
+                 ) -> EvidenceGrade:
+        """Return the grade of one evidence row (by default the outcome's headline).
+
+        Raises
+        ------
+        KeyError
+            If there is no such row.
+        """
+        rows = self.estimates.loc[self.estimates["outcome"] == outcome]
+        if estimator is not None:
+            rows = rows.loc[rows["estimator"] == estimator]
+        if term is not None:
+            rows = rows.loc[rows["term"] == term]
+        if estimator is None and term is None:
+            rows = rows.loc[rows["headline"]]
+        if not len(rows):
+            raise KeyError(f"no evidence row for outcome {outcome!r}, estimator {estimator!r}, term {term!r}")
+        row = rows.iloc[0]
+        return self.grades[(str(row["grade_design"]), outcome, str(row["term"]))]
 
     def summary(self) -> Summary:
         """Return the printable summary: the headline estimate of each outcome and the grade."""
@@ -203,6 +248,7 @@ class InstrumentEvidence(ResultMixin):
             title=f"Evidence: {self.instrument.label} ({self.instrument.name}), {self.country}",
             facts=(("Design", self.instrument.design),
                    ("Evidence grade", f"Maryland level {self.grade.level} ({self.grade_design})"),
+                   ("Checks", _checks_in_words(self.grade)),
                    ("Firms", f"{self.sample.n_firms:,} ({self.sample.n_supported:,} supported)"),
                    ("Data", f"{self.provenance.data_source}, sha256 {self.provenance.data_sha256[:12]}"),
                    ("Run", f"{self.provenance.run_id}, {self.provenance.created}")),
@@ -222,3 +268,16 @@ class InstrumentEvidence(ResultMixin):
             raise EstimationError("no event study: the primary outcome's staggered DiD could not be "
                                   "estimated")
         return self.event_study.plot(ax=ax)
+
+
+def _grade_record(grade: EvidenceGrade) -> dict[str, Any]:
+    """Return a grade for the evidence record: without its specification, which repeats the checks."""
+    record = grade.to_dict()
+    record.pop("specification", None)
+    return record
+
+
+def _checks_in_words(grade: EvidenceGrade) -> str:
+    parts = [f"{label} {', '.join(names)}" for label, names in
+             (("passed", grade.passed), ("failed", grade.failed), ("missing", grade.missing)) if names]
+    return "; ".join(parts) or "none required"

@@ -19,7 +19,14 @@ import pandas as pd
 from ipf_eval._files import atomic_write_json
 from ipf_eval.errors import EvidenceSchemaError
 from ipf_eval.evidence.instrument_evidence import InstrumentEvidence
-from ipf_eval.evidence.schema import SCHEMA_NAME, SCHEMA_VERSION, TABLES, empty_table, validate_table
+from ipf_eval.evidence.schema import (
+    CHECK_LIST_COLUMNS,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    TABLES,
+    empty_table,
+    validate_table,
+)
 
 __all__ = ["evidence_frame", "evidence_table", "read_evidence", "read_evidence_csv", "validate_record",
            "write_evidence"]
@@ -182,6 +189,9 @@ def read_evidence_csv(path: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=True)
     except (OSError, ValueError) as exc:
         raise EvidenceSchemaError(f"{str(path)!r} cannot be read as evidence.csv ({exc})") from exc
+    # an empty list of checks and no grade reasons are written as empty fields, which read back as missing
+    blank = [c for c in (*CHECK_LIST_COLUMNS, "grade_reasons") if c in frame.columns]
+    frame[blank] = frame[blank].fillna("")
     return validate_table("estimates", frame, where=str(path))
 
 

@@ -8,7 +8,9 @@ columns, types or values drift fails loudly instead of producing a wrong number.
 ======================  ===============================================================================
 table                   one row per
 ======================  ===============================================================================
-``estimates``           estimate (outcome x estimator x term), with its grade and provenance
+``estimates``           estimate (outcome x estimator x term), with its grade, the checks behind it
+                        (passed, failed, missing, with the reasons), its sensitivity figures and
+                        provenance
 ``heterogeneity``       size class of the primary outcome's staggered DiD (estimated or not, and why)
 ``population_mix``      size class of the country's firms (shares of all firms, for transferability)
 ``delivery``            delivery indicator (applications, median decision days, acceptance rate)
@@ -28,8 +30,10 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ipf_eval.errors import EvidenceSchemaError
+from ipf_eval.evidence.grading import CHECKS
 
 __all__ = [
+    "CHECK_LIST_COLUMNS",
     "DATA_SOURCES",
     "DESIGN_VALUES",
     "ESTIMATE_COLUMNS",
@@ -44,7 +48,7 @@ __all__ = [
 #: Name written into every evidence record.
 SCHEMA_NAME = "ipf_eval.evidence"
 #: Version of the tables below; bump it when a column is added, removed or changes meaning.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Where the data came from: the embedded simulator or the agency's own data.
 DATA_SOURCES: tuple[str, ...] = ("simulated", "file")
@@ -72,6 +76,19 @@ def _count(nullable: bool = False) -> pa.Column:
     return pa.Column("Int64", checks=[pa.Check.ge(0)], nullable=nullable)
 
 
+def _check_names(value: str) -> bool:
+    return value == "" or all(name in CHECKS for name in value.split(";"))
+
+
+#: Columns listing check names (semicolon-separated, possibly empty).
+CHECK_LIST_COLUMNS: tuple[str, ...] = ("checks_passed", "checks_failed", "checks_missing")
+
+
+def _check_list() -> pa.Column:
+    return pa.Column(str, checks=[pa.Check(_check_names, element_wise=True,
+                                           error="semicolon-separated names of checks")])
+
+
 def _one_headline(frame: pd.DataFrame) -> bool:
     heads = frame.loc[frame["headline"], ["country", "instrument", "outcome"]]
     return not bool(heads.duplicated().any())
@@ -95,6 +112,13 @@ _ESTIMATES = pa.DataFrameSchema(
         "ci_high": _float(),
         "evidence_grade": pa.Column("Int64", checks=[pa.Check.in_range(1, 5)]),
         "grade_design": _str(pa.Check.isin(list(GRADE_DESIGNS))),
+        "checks_passed": _check_list(),
+        "checks_failed": _check_list(),
+        "checks_missing": _check_list(),
+        "grade_reasons": _str(),
+        "pretrend_p": _float(pa.Check.in_range(0.0, 1.0)),
+        "pretrend_mde": _float(pa.Check.ge(0)),
+        "honest_breakdown_m": _float(pa.Check.ge(0)),
         "true_value": _float(),
         "n_obs": _count(),
         "n_firms": _count(),

@@ -86,10 +86,29 @@ def sync_notebook(source: Path) -> nbformat.NotebookNode:
     return nb
 
 
+def _sync_sources(nb_dir: Path) -> None:
+    """Give each ``NAME.ipynb`` the code of its source ``NAME.py``, keeping its outputs until it is re-run."""
+    from jupytext.combine import combine_inputs_with_outputs
+
+    for name in NOTEBOOKS:
+        path = nb_dir / f"{name}.ipynb"
+        fresh = sync_notebook(nb_dir / f"{name}.py")
+        if path.is_file():
+            old = nbformat.read(str(path), as_version=4)
+            if [c.source for c in old.cells] == [c.source for c in fresh.cells]:
+                continue
+            merged = combine_inputs_with_outputs(fresh, old)
+            for cell, synced in zip(merged.cells, fresh.cells, strict=True):
+                cell["id"] = synced["id"]
+            fresh = merged
+        atomic_write_text(path, nbformat.writes(fresh) + "\n")
+
+
 def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: int = 1800) -> int:
     """Sync the notebook pairs and re-run them, so their committed outputs come from one clean run.
 
-    Steps: run the batch (unless ``skip_batch``) so that ``notebooks/evidence/`` holds the default evidence
+    Steps: give each ``.ipynb`` its source's code (the batch renders from the ``.ipynb``); run the batch
+    (unless ``skip_batch``) so that ``notebooks/evidence/`` holds the default evidence
     the country report and the synthesis read; then for every notebook read its jupytext source
     (``notebooks/NAME.py``, the file people edit and review), execute it top to bottom with its default
     parameters (nbclient, kernel ``python3``) and write ``notebooks/NAME.ipynb`` with the outputs.
@@ -113,6 +132,7 @@ def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: in
 
     plan = build_plan(batch_file)
     nb_dir = plan.notebooks_dir
+    _sync_sources(nb_dir)  # the batch renders from the .ipynb files: give them the sources' code first
     if not skip_batch:
         report = run_batch(plan, progress=True)
         print(report.summary_table())

@@ -131,10 +131,12 @@ def transfer_table(matrix: TransferMatrix) -> list[object]:
 def ranked_table(ranked: pd.DataFrame, *, top: int = 10) -> list[object]:
     """Return the ranked recommendations and the wording of the first ``top``."""
     cols = ["rank", "instrument", "outcome", "estimator", "verdict", "k", "estimate", "ci_low", "ci_high",
-            "i2"]
+            "i2", "min_grade", *[c for c in ("checks_missing",) if c in ranked.columns]]
     return [Table(ranked[cols], "recommendations (ipf_eval.synthesis.recommendations) from the pooled "
                                 "headline estimates above (one estimator per instrument and outcome): "
-                                "random-effects pooling, the Maryland grades of those estimates' designs, "
-                                "agreement across at least 3 countries"),
+                                "random-effects pooling, the weakest Maryland grade among the countries' "
+                                "estimates (min_grade; each grade rests on the checks its design requires), "
+                                "agreement across at least 3 countries; checks_missing: countries whose "
+                                "grade rests on checks that could not be computed"),
             Text("\n".join(f"{r['rank']}. {_E(str(r['wording']))}"
                            for r in ranked.head(top).to_dict(orient="records")))]

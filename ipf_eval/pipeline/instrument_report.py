@@ -14,6 +14,7 @@ import pandas as pd
 
 from ipf_eval.evidence import InstrumentEvidence
 from ipf_eval.pipeline.display import Notes, Table, Text
+from ipf_eval.pipeline.grade_box import grade_box, grades_table
 
 __all__ = [
     "ASSUMPTIONS",
@@ -25,11 +26,13 @@ __all__ = [
     "estimates_section",
     "event_study_caption",
     "findings",
+    "grade_box",
     "grade_section",
     "header",
     "heterogeneity_section",
     "matched_section",
     "pretrend_text",
+    "rd_plot_caption",
     "reach_section",
     "robustness_section",
 ]
@@ -121,6 +124,16 @@ def design_section(ev: InstrumentEvidence) -> list[object]:
     return out
 
 
+def rd_plot_caption(ev: InstrumentEvidence, names: ReportNames) -> str:
+    """Return the caption of the RD plot of a scored call's primary outcome (what it shows, in words)."""
+    plot = ev.rd_plot
+    if plot is None:
+        return ""
+    alt = plot.alt_text(label=f"the one-year change in {ev.instrument.primary}")
+    return (f"{alt} {names.instrument_label} in {names.country_name}; source: "
+            "ipf_eval.discontinuity.rd_plot_data (rdrobust's rdplot, quantile-spaced bins).")
+
+
 def event_study_caption(ev: InstrumentEvidence, names: ReportNames) -> str:
     """Return the caption of the primary outcome's event-study figure."""
     return (f"Event study of {ev.instrument.primary} for {names.instrument_label} in {names.country_name}; "
@@ -132,19 +145,23 @@ def pretrend_text(ev: InstrumentEvidence) -> Text | None:
     p = ev.pretrend
     if p is None:
         return None
-    verdict = "passes" if p.passed else "fails"
+    verdict = "does not reject" if p.passed else "rejects"
     wald = (f" The joint Wald test of all {p.wald_df} pre-period ATT(g, t) gives p = {p.wald_p_value:.3f} "
             f"(over-sized with small cohorts; shown for comparison)." if p.wald_p_value is not None else "")
+    pw = ev.pretrend_power
+    power = ("" if pw is None else
+             f" Its power (Roth 2022): it detects a linear pre-trend of {pw.slope:.3g} per year 80% of the "
+             f"time (such a trend, continued after support, would bias the effect by {pw.bias:.3g}), and a "
+             f"trend large enough to explain the effect away {pw.power_at_effect:.0%} of the time.")
+    check = ev.did_grade.check("pre_trends")
     return Text(f"Pre-trend test (Bonferroni over {p.n_event_times} pre-support event times): "
-                f"p = {p.p_value:.3f}; the parallel-trends check **{verdict}** at the 5% level.{wald}")
+                f"p = {p.p_value:.3f}; it **{verdict}** parallel trends at the 5% level.{power} The "
+                f"pre_trends check {check.status}: {_E(check.reason)}.{wald}")
 
 
 def grade_section(ev: InstrumentEvidence) -> list[object]:
-    """Return the grade's summary table."""
-    from IPython.display import HTML
-
-    return [_notes(ev, "grade"), HTML(ev.grade.summary().as_html()),
-            Text("<small>Source: ipf_eval.evidence.evidence_grade on the diagnostics above</small>")]
+    """Return every check behind every headline's grade, with its figure and reason."""
+    return [_notes(ev, "grade"), *grades_table(ev)]
 
 
 def robustness_section(ev: InstrumentEvidence) -> list[object]:
@@ -265,27 +282,26 @@ def findings(ev: InstrumentEvidence) -> Text:
         lines.append(f"- **{_E(r['outcome'])}** ({_E(str(r['estimator']))}, {_E(str(r['term']))}"
                      f"{'; headline' if r['headline'] else ''}): {r['estimate']:+.3f} ({_level(ev)} CI "
                      f"{r['ci_low']:+.3f} to {r['ci_high']:+.3f}), {sig}.")
-    lines.append(f"- Evidence grade: Maryland level **{ev.grade.level}** ({_E(ev.grade.oecd_step_label)}); "
-                 "it belongs to the headline estimates, which the country report and the synthesis use.")
+    lines.append(f"- Evidence grade of the headline of {_E(ev.instrument.primary)}: Maryland level "
+                 f"**{ev.grade.level}** ({_E(ev.grade.oecd_step_label)}); each outcome's headline has its "
+                 "own grade (above), which the country report and the synthesis use.")
     return Text("\n".join(lines))
 
 
 def appendix(ev: InstrumentEvidence) -> list[object]:
     """Return the peer-review appendix: design, assumptions, diagnostics and the grade's reasons."""
     est = ev.instrument.estimator
-    p = ev.pretrend
-    diag = pd.DataFrame([{"diagnostic": "pre-trend test p-value (DiD event study, Bonferroni)",
-                          "value": "" if p is None else f"{p.p_value:.3f}",
-                          "verdict": "" if p is None else ("pass" if p.passed else "fail")}])
+    diag = pd.DataFrame([{"check": c.name, "verdict": c.status, "reason": c.reason} for c in ev.grade.checks],
+                        columns=["check", "verdict", "reason"])
     own = {"lottery": "the RCT analysis of the lottery (ipf_eval.rct)",
            "scored_call": "a regression discontinuity at the threshold "
                           "(ipf_eval.rdd)"}.get(ev.instrument.design)
     did_name = f"Callaway-Sant'Anna ({est.est_method}), comparison: {est.control_group}"
     graded = own if (own and ev.design_estimates.ran) else did_name
-    reasons = "; ".join(ev.grade.reasons) or "no downgrade"
+    reasons = "; ".join(ev.grade.reasons) or "every check the design requires passed"
     return [Text(f"**Design.** {_E(ev.instrument.design)}; graded estimator: {graded}; staggered DiD "
                  f"(Callaway-Sant'Anna, {est.est_method}, {est.control_group}) alongside.\n\n"
                  f"**Identifying assumptions.** {ASSUMPTIONS[ev.instrument.design]}"),
-            Table(diag, "diagnostics computed above"),
+            Table(diag, "the checks of the headline's grade, computed by ipf_eval.evidence.checks"),
             Text(f"**Grade.** Maryland level {ev.grade.level} (design level {ev.grade.base_level}); "
                  f"{_E(reasons)}.")]

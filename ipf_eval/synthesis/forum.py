@@ -245,7 +245,9 @@ def ranked_recommendations(frame: pd.DataFrame) -> tuple[RecommendationTable, pd
         ``estimator``).
     """
     graded = frame.dropna(subset=["grade"]).astype({"grade": int})
-    recs = recommendations(graded[["country", "instrument", "outcome", "estimate", "std_error", "grade"]])
+    columns = ["country", "instrument", "outcome", "estimate", "std_error", "grade",
+               *[c for c in ("checks_missing",) if c in graded.columns]]
+    recs = recommendations(graded[columns])
     used = (graded.groupby(["instrument", "outcome"])["estimator"].agg(lambda e: ", ".join(sorted(set(e))))
             .rename("estimator").reset_index())
     ranked = recs.to_frame().merge(used, on=["instrument", "outcome"], how="left")

@@ -20,7 +20,9 @@ evidence always gives the same words.  The verdicts, from strongest to weakest:
     The pooled interval excludes zero on the adverse side and the weakest grade is at least ``min_grade``;
     with a weaker grade the verdict is ``inconclusive`` with a note.
 
-A note ``effects vary across countries`` is added when I² ≥ 75 % and the prediction interval crosses zero.
+A note ``effects vary across countries`` is added when I² ≥ 75 % and the prediction interval crosses zero,
+and a note naming the countries and checks when a contributing grade rests on checks that could not be
+computed (column ``checks_missing``): a recommendation never rests on such a grade without saying so.
 """
 
 from __future__ import annotations
@@ -169,6 +171,16 @@ class RecommendationTable(ResultMixin):
 _REQUIRED = ("country", "instrument", "outcome", "estimate", "std_error", "grade")
 
 
+def _missing_checks(grp: pd.DataFrame) -> str:
+    """Which countries' grades rest on missing checks, and which: ``"AT (balance), DK (pre_trends)"``."""
+    if "checks_missing" not in grp.columns:
+        return ""
+    parts = [f"{c} ({str(m).replace(';', ', ')})" for c, m in zip(grp["country"], grp["checks_missing"],
+                                                                    strict=True)
+             if isinstance(m, str) and m]
+    return ", ".join(parts)
+
+
 def _wording(v: str, instrument: str, outcome: str, notes: Sequence[str], weakest_grade: int) -> str:
     name = instrument.replace("_", " ")
     family = outcome_family(outcome)
@@ -201,7 +213,8 @@ def recommendations(
     ----------
     evidence
         One row per (country, instrument, outcome) with columns ``country, instrument, outcome, estimate,
-        std_error, grade`` and optionally ``cost_per_unit``.
+        std_error, grade`` and optionally ``cost_per_unit`` and ``checks_missing`` (semicolon-separated
+        names of the checks behind the grade that could not be computed, as in ``evidence.csv``).
     method
         Random-effects estimator of the between-country variance passed to
         :func:`ipf_eval.synthesis.meta_analysis`.
@@ -215,7 +228,9 @@ def recommendations(
     Returns
     -------
     RecommendationTable
-        Ranked: by verdict strength, then cost per unit (cheaper first), then the pooled z-statistic.
+        Ranked: by verdict strength, then the weakest contributing grade (stronger evidence first), then
+        cost per unit (cheaper first), then the pooled z-statistic; ``checks_missing`` lists the countries
+        whose grade rests on missing checks.
 
     Raises
     ------
@@ -277,6 +292,10 @@ def recommendations(
             notes.append("effects vary across countries")
         if len(grp) == 1:
             notes.append("one country only")
+        missing_checks = _missing_checks(grp)
+        if missing_checks:
+            notes.append(f"the grade of {missing_checks} rests on checks that could not be computed, "
+                         "which are not counted as passed")
         cost = grp["cost_per_unit"].median() if "cost_per_unit" in grp.columns else np.nan
         rows.append({
             "instrument": instrument, "outcome": outcome, "family": outcome_family(str(outcome)),
@@ -285,15 +304,17 @@ def recommendations(
             "estimate": pooled["estimate"], "std_error": pooled["std_error"], "ci_low": pooled["ci_low"],
             "ci_high": pooled["ci_high"], "pi_low": pi_low, "pi_high": pi_high, "i2": i2,
             "tau2": pooled.get("tau2"), "min_grade": int(grades.min()), "n_agree": int(beneficial.sum()),
-            "cost_per_unit": cost, "notes": "; ".join(notes),
+            "cost_per_unit": cost, "checks_missing": missing_checks, "notes": "; ".join(notes),
         })
     table = pd.DataFrame(rows)
     if len(table):
         table["_strength"] = table["verdict"].map(VERDICTS.index)
         table["_z"] = -(table["estimate"] / table["std_error"]).abs()
         table["_cost"] = table["cost_per_unit"].fillna(np.inf)
-        table = table.sort_values(["_strength", "_cost", "_z", "instrument", "outcome"], kind="mergesort")
-        table = table.drop(columns=["_strength", "_z", "_cost"]).reset_index(drop=True)
+        table["_grade"] = -table["min_grade"]
+        table = table.sort_values(["_strength", "_grade", "_cost", "_z", "instrument", "outcome"],
+                                  kind="mergesort")
+        table = table.drop(columns=["_strength", "_grade", "_z", "_cost"]).reset_index(drop=True)
         table.insert(0, "rank", np.arange(1, len(table) + 1))
     spec = Specification(
         estimator="recommendations",
