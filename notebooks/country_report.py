@@ -24,18 +24,19 @@ evidence_dir = "evidence"  # the evidence records of the instrument evaluations
 from ipf_eval.evidence import evidence_frame, read_evidence
 from ipf_eval.pipeline import batch_settings
 from ipf_eval.pipeline import forum_report as section
-from ipf_eval.pipeline.display import setup_notebook, show
+from ipf_eval.pipeline.display import data_banner, setup_notebook, show
 
 report = setup_notebook()
 settings = batch_settings(params)
 cp = settings.country(country)
 labels = settings.instrument_labels(country)
 records = read_evidence(evidence_dir, country=country)
+frame = evidence_frame(records)
+show(data_banner(frame["data_source"], agency=cp.agency))
 show(section.country_overview(records, country=country, country_name=cp.name, agency=cp.agency,
                               context=cp.context, instruments=list(labels), labels=labels))
 # One estimate per instrument and outcome: the headline, the estimate the evaluation's grade belongs to
 # (a lottery's RCT, a scored call's RDD, otherwise the staggered DiD).
-frame = evidence_frame(records)
 headlines = frame.loc[frame["headline"]].reset_index(drop=True)
 
 # %% [markdown]
@@ -54,3 +55,10 @@ if len(headlines):
 
 # %%
 show(section.country_recommendations(headlines, records, labels=labels))
+
+# %% [markdown]
+# ## Technical appendix
+# Notes raised while this page was built, in words a reviewer can act on.
+
+# %%
+show(report.appendix())

@@ -24,13 +24,14 @@ params = "../params/batch.yaml"  # the batch file: the country's simulated data 
 import matplotlib.pyplot as plt
 
 from ipf_eval import aggregate, att_gt, validate_panel
-from ipf_eval.data.provenance import true_value
+from ipf_eval.data.provenance import read_provenance, true_value
 from ipf_eval.pipeline import instrument_run
-from ipf_eval.pipeline.display import Text, setup_notebook, show
+from ipf_eval.pipeline.display import Text, data_banner, setup_notebook, show
 
 report = setup_notebook()
 run = instrument_run(params, country="AT", instrument="loan_guarantee")
 sample = run.load_data().panel
+show(data_banner(["simulated" if read_provenance(sample) is not None else "file"], agency=run.country.agency))
 checked = validate_panel(sample, idname="firm_id", tname="year", gname="first_support_year",
                          ynames=["log_employment"], covariates=["log_age_base", "log_employment_base"])
 show(Text(f"{checked.n_units:,} firms, cohorts {list(checked.cohorts)}."))
@@ -54,3 +55,10 @@ aggregate(res, kind="dynamic", min_e=-4, max_e=4).plot(ax=plt.subplots()[1])
 plt.title("Loan guarantees, Austria (simulated): employment effect by years since support")
 report.caption("Event study on simulated data; the true effect builds up over four years. Source: "
                "simulate_firms.")
+
+# %% [markdown]
+# ## Technical appendix
+# Notes raised while this page was built, in words a reviewer can act on.
+
+# %%
+show(report.appendix())

@@ -30,18 +30,19 @@ evidence_path = ""  # the batch passes a file; empty: nothing is written
 created = ""  # the batch passes the evidence time stamp; empty: now
 
 # %%
-import matplotlib.pyplot as plt
-
 from ipf_eval.evidence import write_evidence
 from ipf_eval.pipeline import instrument_report as section
 from ipf_eval.pipeline import instrument_run
-from ipf_eval.pipeline.display import Text, setup_notebook, show
+from ipf_eval.pipeline.display import Text, data_banner, setup_notebook, show
+from ipf_eval.pipeline.summary import instrument_summary
 
 report = setup_notebook()
 run = instrument_run(params, country=country, instrument=instrument)
 names = section.ReportNames(run.country.name, run.country.agency, run.instrument.label, run.country.context)
 ev = run.evaluate(created=created)
+show(data_banner([ev.provenance.data_source], agency=run.country.agency))
 show(section.header(ev, names))
+show(instrument_summary(ev, label=names.instrument_label))
 show(section.grade_box(ev))
 
 # %% [markdown]
@@ -72,19 +73,18 @@ show(section.estimates_section(ev, names))
 
 # %%
 show(section.design_section(ev))
-if ev.rd_plot is not None:
-    ev.rd_plot.plot(ax=plt.subplots()[1], ylabel=f"One-year change in {ev.instrument.primary}")
-    report.caption(section.rd_plot_caption(ev, names))
+rd = section.rd_figure(ev, names)
+if rd is not None:
+    report.figure(rd[0], alt=rd[1], caption=rd[2])
 
 # %% [markdown]
 # ## Event study and pre-trends
 # Effects by years since first support; negative years test for differences before support.
 
 # %%
-if ev.event_study is not None:
-    ev.plot(ax=plt.subplots()[1])
-    plt.title(f"{ev.instrument.primary}: effect by years since support")
-    report.caption(section.event_study_caption(ev, names))
+es = section.event_study_figure(ev, names)
+if es is not None:
+    report.figure(es[0], alt=es[1], caption=es[2])
 show(section.pretrend_text(ev))
 
 # %% [markdown]
@@ -149,6 +149,14 @@ show(section.findings(ev))
 
 # %%
 show(section.appendix(ev))
+
+# %% [markdown]
+# ## Technical appendix
+# Every note the evaluation's steps raised (fallbacks, suppressed cells, numerical warnings), in words a
+# reviewer can act on.
+
+# %%
+show(report.appendix(ev.notes))
 
 # %% [markdown]
 # ## Evidence record

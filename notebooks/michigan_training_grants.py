@@ -76,3 +76,10 @@ report.caption("Event study of the log scrap rate around the training grant; sou
 # Both approaches agree in sign: training grants lowered scrap rates, by more in the year after the grant. The
 # group-time estimator makes the comparison explicit (never-supported firms) and does not use
 # already-supported firms as controls.
+
+# %% [markdown]
+# ## Technical appendix
+# Notes raised while this page was built, in words a reviewer can act on.
+
+# %%
+show(report.appendix())

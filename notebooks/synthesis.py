@@ -26,12 +26,13 @@ import matplotlib.pyplot as plt
 from ipf_eval.evidence import evidence_frame, evidence_table, read_evidence
 from ipf_eval.pipeline import batch_settings
 from ipf_eval.pipeline import forum_report as section
-from ipf_eval.pipeline.display import setup_notebook, show
+from ipf_eval.pipeline.display import data_banner, setup_notebook, show
 from ipf_eval.synthesis import forum
 
 report = setup_notebook()
 countries = list(batch_settings(params).countries)
 records = read_evidence(evidence_dir)
+show(data_banner(evidence_frame(records)["data_source"]))
 # Each evaluation's headline estimate per outcome; estimators that estimate different things are not pooled.
 selection = forum.select_families(forum.headline_estimates(evidence_frame(records), countries=countries))
 show(section.selection_text(selection))
@@ -75,3 +76,10 @@ show(section.transfer_table(matrix))
 # %%
 recs, ranked = forum.ranked_recommendations(selection.kept)
 show(section.ranked_table(ranked))
+
+# %% [markdown]
+# ## Technical appendix
+# Notes raised while this page was built, in words a reviewer can act on.
+
+# %%
+show(report.appendix())

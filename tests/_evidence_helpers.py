@@ -18,6 +18,7 @@ def estimate_row(country: str = "AT", instrument: str = "alpha", outcome: str = 
         "ci_low": 0.002, "ci_high": 0.198, "evidence_grade": 3, "grade_design": "did",
         "checks_passed": "pre_trends;balance;overlap", "checks_failed": "", "checks_missing": "",
         "grade_reasons": "", "pretrend_p": 0.4, "pretrend_mde": 0.01, "honest_breakdown_m": 1.5,
+        "cost_per_outcome": None, "cost_ci_low": None, "cost_ci_high": None, "cost_unit": "",
         "true_value": None,
         "n_obs": 100, "n_firms": 20, "n_supported": 10, "disclosure_profile": "statistical_office",
         "data_source": "simulated", "data_sha256": "0" * 64, "run_id": "0" * 16,

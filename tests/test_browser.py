@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -19,10 +20,12 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
+import yaml
 from _pipeline_helpers import make_project
 
 from ipf_eval.pipeline import build_plan, run_batch
 
+PROJECT = Path(__file__).resolve().parents[1]
 BROWSER = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
 pytestmark = [pytest.mark.slow]
 NO_BROWSER = "no headless browser found; install Debian's chromium (apt-get install -y chromium)"
@@ -34,7 +37,14 @@ CHECK_JS = """
   const code = document.querySelectorAll(
       '.jp-InputArea-editor, .jp-CodeMirrorEditor, .input_area, .highlight-ipython3, .jp-InputPrompt').length;
   const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
-  return JSON.stringify({images, code, links, title: document.title});
+  const alts = Array.from(document.images).map(img => (img.getAttribute('alt') || '').trim());
+  const appendix = document.querySelector('#technical-appendix');
+  const text = document.body.innerText;
+  const body = appendix ? text.replace(appendix.innerText, '') : text;
+  return JSON.stringify({images, code, links, alts, title: document.title, text: body,
+                         banner: !!document.querySelector('#data-banner'),
+                         summary: !!document.querySelector('#summary'),
+                         findings: !!document.querySelector('table#findings')});
 })()
 """
 
@@ -120,7 +130,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Page]:
         proc.wait(timeout=30)
 
 
-def _check_folder(page: _Page, folder: Path) -> int:
+# inf, nan, a Python warning, or a count printed with decimals (1,471.000; p = 1.000 is a p-value)
+_BAD_TEXT = re.compile(r"\b(inf|nan|NaN)\b|Warning:|\b\d{1,3}(,\d{3})+\.000\b|\b([2-9]|1\d)\d*\.000\b")
+
+
+def _check_folder(page: _Page, folder: Path, *, simulated: bool = False) -> int:
+    """Check every page; with ``simulated``, also the banner, the summary and the findings table."""
     pages = sorted(p for p in folder.rglob("*.html") if "_runs" not in p.parts)
     assert pages, f"no HTML reports under {folder}"
     n_images = 0
@@ -128,7 +143,20 @@ def _check_folder(page: _Page, folder: Path) -> int:
         result = page.open(html_file.resolve().as_uri())
         assert result["errors"] == [], f"{html_file}: page errors {result['errors']}"
         assert all(result["images"]), f"{html_file}: an image does not decode"
+        assert all(result["alts"]), f"{html_file}: an image has no alt text"
         assert result["code"] == 0, f"{html_file}: shows code cells"
+        bad = _BAD_TEXT.search(result["text"])
+        where = "" if bad is None else result["text"][max(0, bad.start() - 80):bad.end() + 40]
+        assert bad is None, f"{html_file}: visible text {bad.group(0)!r} near {where!r}"
+        # the Michigan case study reproduces published data: no banner there
+        if simulated and html_file.name not in ("runs.html", "michigan_training_grants.html"):
+            assert result["banner"], f"{html_file}: no simulated-data banner"
+        if simulated and html_file.parent != folder and html_file.name not in ("index.html",
+                                                                              "country_report.html",
+                                                                              "README.html"):
+            assert result["summary"], f"{html_file}: no summary block"
+        if simulated and html_file.name == "index.html":
+            assert result["findings"], f"{html_file}: no findings table"
         n_images += len(result["images"])
         for href in result["links"]:
             url = urlparse(href)
@@ -150,7 +178,35 @@ def test_full_batch_reports_in_a_browser(browser: _Page) -> None:
     folder = os.environ.get("IPF_EVAL_BROWSER_REPORTS")
     if not folder:
         pytest.skip("set IPF_EVAL_BROWSER_REPORTS=reports to check a full rendered batch")
-    assert _check_folder(browser, Path(folder)) > 0
+    assert _check_folder(browser, Path(folder), simulated=True) > 0
+
+
+def test_real_notebooks_in_a_browser(browser: _Page, tmp_path: Path) -> None:
+    """The real notebooks on one simulated country, one instrument of each design and its country report:
+    banner, summary block, findings table, alt text, and no inf, nan, warnings or .000 counts."""
+    batch = _real_project(tmp_path)
+    report = run_batch(build_plan(batch, project_root=tmp_path, notebooks_dir=PROJECT / "notebooks"),
+                       progress=False)
+    assert report.exit_code == 0, report.summary_table()
+    assert _check_folder(browser, tmp_path / "reports", simulated=True) >= 3
+
+
+def _real_project(tmp_path: Path) -> Path:
+    params = tmp_path / "params"
+    for sub in ("countries", "instruments"):
+        (params / sub).mkdir(parents=True)
+        for f in (PROJECT / "params" / sub).glob("*.yaml"):
+            data = yaml.safe_load(f.read_text())
+            if sub == "countries":
+                data["data"]["n_firms"] = 12_000
+            else:
+                data["estimator"]["bootstrap"] = False
+            (params / sub / f.name).write_text(yaml.safe_dump(data))
+    batch = {"countries": ["AT"], "instruments": ["loan_guarantee", "innovation_voucher", "rd_grant"],
+             "output_dir": "reports", "workers": 2, "timeout": 300, "seed": 7, "synthesis": True,
+             "case_studies": []}
+    (params / "batch.yaml").write_text(yaml.safe_dump(batch))
+    return params / "batch.yaml"
 
 
 def test_checker_sees_faults(browser: _Page, tmp_path: Path) -> None:

@@ -106,10 +106,10 @@ def test_a_lottery(sim: Any) -> None:
     assert set(did["grade_design"]) == {"did"}
     assert set(est.loc[~est.index.isin(did.index), "grade_design"]) == {
         "lottery"}
-    # costs are built on the DiD estimates, with the DiD's grade
+    # costs follow the headline: the lottery's effect on users, with its grade
     costs = ev.tables["costs"]
-    assert set(costs["estimator"]) <= {"att_gt_dr", "att_gt_reg"}
-    assert (costs["evidence_grade"] <= 3).all()
+    assert set(zip(costs["estimator"], costs["term"], strict=True)) <= {("rct", "late")}
+    assert (costs["evidence_grade"] == 5).all()
     # the matched DiD per cohort: the statistical-office threshold, and the combined row by hand
     rows = ev.matched.rows  # type: ignore[union-attr]
     cohorts = rows.loc[rows["cohort"].str.fullmatch(r"\d{4}")]

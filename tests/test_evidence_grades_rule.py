@@ -29,6 +29,7 @@ from ipf_eval.evidence import (
     required_checks,
 )
 from ipf_eval.pipeline import instrument_report as section
+from ipf_eval.pipeline.formatting import p_text
 from ipf_eval.synthesis import recommendations
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def test_the_lottery_grade_box_shows_randomisation_inference(evaluations: dict[s
     for name in ("Balance of baseline characteristics", "Attrition", "Take-up (first stage)"):
         assert name in text
     ri = ev.design_estimates.results[ev.instrument.primary].p_value_ri
-    assert f"p = {ri:.3f}" in text
+    assert p_text(ri) in text
     assert "Randomisation inference" in text
 
 
@@ -134,9 +135,9 @@ def test_a_missing_check_is_named_in_the_box_and_costs_a_level() -> None:
                                                      Check("attrition", "passed", 0.01, 0.2, "low")])
     assert grade.level == 4
     assert grade.missing == ("balance",)
-    from ipf_eval.pipeline.grade_box import _meaning
+    from ipf_eval.pipeline.grade_box import level_meaning
 
-    assert "could not be computed" in _meaning(grade)
+    assert "could not be computed" in level_meaning(grade)
 
 
 def test_recommendations_say_when_a_grade_rests_on_a_missing_check() -> None:

@@ -14,15 +14,18 @@ from ipf_eval import aggregate, att_gt, validate_panel
 from ipf_eval.data import simulate_firms
 from ipf_eval.disclosure import WITHHELD_MESSAGE, publishable_text
 from ipf_eval.errors import EstimationError, ParameterError, SpecificationError
-from ipf_eval.evidence.cost_basis import COST_UNITS, baseline_level, costed_estimates
+from ipf_eval.evidence import evidence_frame, read_evidence
+from ipf_eval.evidence.cost_basis import COST_UNITS, baseline_level, costed_estimates, reportable
 from ipf_eval.evidence.design_estimators import applicant_cross_section, design_estimand, design_estimates
 from ipf_eval.evidence.diagnostics import bonferroni_pretrend
 from ipf_eval.evidence.fallbacks import FALLBACK_METHOD, att_gt_with_fallback
 from ipf_eval.evidence.heterogeneity import MIN_SUPPORTED_FIRMS, size_class_effects
 from ipf_eval.evidence.parameters import CostOverride, as_instrument, load_instrument_file, programme_costs
 from ipf_eval.evidence.reach import population_mix, reach_summary
+from ipf_eval.evidence.schema import COST_UNIT_NAMES
 
-PARAMS = Path(__file__).resolve().parents[1] / "params"
+PROJECT = Path(__file__).resolve().parents[1]
+PARAMS = PROJECT / "params"
 KW = {"yname": "y", "tname": "year", "idname": "firm_id", "gname": "first_support_year", "bootstrap": False}
 
 
@@ -115,20 +118,47 @@ def test_bonferroni_pretrend_needs_pre_periods_and_an_event_study(sim: object) -
 
 
 # ------------------------------------------------------------------------------------------------ costs
-def test_costed_estimates_are_the_did_rows_with_a_unit() -> None:
+def test_costed_estimates_are_the_headlines_with_a_unit() -> None:
     est = pd.DataFrame([
-        {"outcome": "log_employment", "estimator": "att_gt_dr", "term": "att", "std_error": 0.1},
-        # a one-year change: not costed
-        {"outcome": "log_employment", "estimator": "rct", "term": "late", "std_error": 0.1},
-        {"outcome": "log_turnover", "estimator": "att_gt_dr", "term": "att", "std_error": 0.1},  # no unit
-        {"outcome": "rd_spending", "estimator": "att_gt_reg", "term": "att", "std_error": 0.0},  # no SE
-        {"outcome": "exporter", "estimator": "att_gt_ipw", "term": "att", "std_error": 0.02},
+        {"outcome": "log_employment", "estimator": "att_gt_dr", "term": "att", "std_error": 0.1,
+         "headline": False},
+        # the lottery's effect on users is the headline: it is costed, the DiD beside it is not
+        {"outcome": "log_employment", "estimator": "rct", "term": "late", "std_error": 0.1, "headline": True},
+        {"outcome": "log_turnover", "estimator": "att_gt_dr", "term": "att", "std_error": 0.1,
+         "headline": True},  # no unit
+        {"outcome": "rd_spending", "estimator": "att_gt_reg", "term": "att", "std_error": 0.0,
+         "headline": True},  # no SE
+        {"outcome": "exporter", "estimator": "att_gt_ipw", "term": "att", "std_error": 0.02,
+         "headline": True},
     ])
     kept = costed_estimates(est)
-    assert kept[["outcome", "estimator"]].values.tolist() == [["log_employment", "att_gt_dr"],
+    assert kept[["outcome", "estimator"]].values.tolist() == [["log_employment", "rct"],
                                                              ["exporter", "att_gt_ipw"]]
     assert COST_UNITS["log_employment"].scale == "log"
     assert costed_estimates(est.iloc[0:0]).empty
+
+
+def test_a_cost_is_reported_only_for_an_effect_above_zero() -> None:
+    assert reportable(0.01, 0.2)
+    assert not reportable(-0.01, 0.2)  # not distinguishable from zero
+    assert not reportable(-0.3, -0.1)  # negative
+    assert not reportable(0.0, 0.2)
+    assert not reportable(float("nan"), 0.2)
+    assert {u.unit for u in COST_UNITS.values()} == set(COST_UNIT_NAMES)
+
+
+def test_costs_follow_the_headline_on_the_committed_evidence() -> None:
+    rows = evidence_frame(read_evidence(PROJECT / "notebooks" / "evidence"))
+    has_cost = rows["cost_per_outcome"].notna()
+    assert has_cost.any()
+    assert rows.loc[has_cost, "headline"].all()
+    costed = rows["headline"] & rows["outcome"].isin(list(COST_UNITS))
+    # the cost columns are empty on exactly the costed headlines whose interval is not above zero
+    assert (has_cost == (costed & (rows["ci_low"] > 0))).all()
+    assert (rows.loc[has_cost, "cost_ci_low"] <= rows.loc[has_cost, "cost_per_outcome"]).all()
+    assert (rows.loc[has_cost, "cost_per_outcome"] <= rows.loc[has_cost, "cost_ci_high"]).all()
+    assert (rows.loc[~has_cost, "cost_unit"] == "").all()
+    assert set(rows.loc[has_cost, "estimator"]) >= {"rct", "rdd"}  # lotteries and scored calls are costed
 
 
 def test_baseline_level_by_hand() -> None:

@@ -78,12 +78,16 @@ def test_faults_in_a_process_pool_then_resume(tmp_path: Path, monkeypatch: pytes
     assert csv[["country", "instrument", "outcome"]].values.tolist() == [["AT", "alpha", "log_employment"]]
     # index pages list the errors and escape names from parameter files
     index = (out / "index.html").read_text()
+    runs = (out / "runs.html").read_text()  # the run log has its own page; the landing page links to it
     country_index = (out / "AT" / "index.html").read_text()
     assert "5 runs, 4 failed" not in index
     assert "7 runs, 4 failed" in index
-    assert "ValueError: injected failure for AT (cell 3)" in index
+    assert "<a href='runs.html'>" in index
+    assert "<table id='findings'>" in index  # the landing page opens on the findings
+    assert index.index("id='findings'") < index.index("runs.html")
+    assert "ValueError: injected failure for AT (cell 3)" in runs
     assert "raising.failed.ipynb" in country_index
-    assert "<script>" not in index + country_index
+    assert "<script>" not in index + runs + country_index
     assert "&lt;script&gt;" in country_index
     assert _no_temporaries(out)
     assert report.summary_table().splitlines()[-1].startswith("3 ok, 4 failed, 0 skipped")

@@ -187,7 +187,7 @@ def test_real_notebooks_give_identical_evidence(tmp_path: Path, monkeypatch: pyt
         assert report.exit_code == 0, report.summary_table()
         outputs[mode] = {p.relative_to(out).as_posix(): p.read_bytes()
                          for p in sorted(out.rglob("*")) if p.suffix in (".json", ".html", ".csv")
-                         and "manifest" not in p.name and p.name != "index.html"}
+                         and "manifest" not in p.name and p.name not in ("index.html", "runs.html")}
     assert set(outputs["fresh"]) == set(outputs["warm"])
     assert len([k for k in outputs["fresh"] if k.endswith(".json")]) == 2
     different = [k for k in outputs["fresh"] if outputs["fresh"][k] != outputs["warm"][k]]

@@ -139,14 +139,16 @@ def test_ranked_recommendations_name_their_estimators(frame: pd.DataFrame) -> No
     ([0.2, -0.1], [0.01, 0.01], "review"),
     ([0.2, -0.1], [0.20, 0.30], "no_effect"),
     ([-0.2], [0.001], "review"),
+    ([0.2, 0.1], [0.01, 0.01], "weak_evidence"),  # every gain graded below level 3
 ])
 def test_country_verdict_rules(estimates: list[float], p_values: list[float], verdict: str) -> None:
+    grade = 2 if verdict == "weak_evidence" else 3
     heads = pd.DataFrame({"instrument": "voucher", "outcome": [f"y{i}" for i in range(len(estimates))],
-                          "estimate": estimates, "p_value": p_values, "evidence_grade": 3})
+                          "estimate": estimates, "p_value": p_values, "evidence_grade": grade})
     (v,) = country_verdicts(heads, instruments=["voucher"], labels={"voucher": "Vouchers"})
     assert v.verdict == verdict
     assert v.label == "Vouchers"
-    assert v.grades == (3,)
+    assert v.grades == (grade,)
     assert v.wording.startswith(VERDICT_WORDS[verdict])
     if verdict == "keep":
         assert v.gains == ("y0",)

@@ -3,11 +3,15 @@
 Cost-effectiveness divides the programme's cost (subsidy plus administration per supported firm, times the
 number of supported firms) by the additional units the effect implies.  The rules:
 
-* **Which estimates.**  The staggered DiD's average effect on supported firms over the years since support
-  (``att_gt``, term ``att``), for outcomes with a cost unit (:data:`COST_UNITS`) and a positive standard
-  error.  A lottery's or scored call's headline measures a one-year change for users or for firms at the
-  threshold; multiplied by all supported firms it would not describe what the programme bought, so it is
-  not costed.
+* **Which estimates.**  The headline of each outcome with a cost unit (:data:`COST_UNITS`) and a positive
+  standard error: the design's own estimator where it ran (a lottery's effect on users, a scored call's
+  jump at the threshold), else the staggered DiD's average effect on supported firms over the years since
+  support.  The cost per outcome is the cost per supported firm over the effect per supported firm; for a
+  lottery it is the cost per additional unit in the year of the call, for a scored call the cost per
+  additional unit among the firms at the threshold, the ones a larger or smaller call would add or drop.
+* **When a cost is reported.**  Only where the effect is positive and its interval excludes zero
+  (:func:`reportable`): otherwise the programme may buy no additional unit at all, and a cost per unit
+  would be a division by (nearly) zero.
 * **Units.**  Employment is in logs: the effect in log points is turned into jobs with the supported firms'
   mean employment in the year before support (:func:`baseline_level`).  R&D spending and equity raised are in
   euro, exporter status is a 0/1 share (one additional exporter per unit).
@@ -24,9 +28,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ipf_eval.evidence.headline import estimator_family
-
-__all__ = ["COST_UNITS", "CostUnit", "baseline_level", "costed_estimates"]
+__all__ = ["COST_UNITS", "CostUnit", "baseline_level", "costed_estimates", "reportable"]
 
 
 @dataclass(frozen=True)
@@ -47,25 +49,29 @@ COST_UNITS: Mapping[str, CostUnit] = {
 
 
 def costed_estimates(estimates: pd.DataFrame) -> pd.DataFrame:
-    """Return the estimates that are costed: the staggered DiD's, for outcomes with a cost unit.
+    """Return the estimates that are costed: each outcome's headline, for outcomes with a cost unit.
 
     Parameters
     ----------
     estimates
-        One row per estimate with ``outcome``, ``estimator``, ``term`` and ``std_error``.
+        One row per estimate with ``outcome``, ``headline`` and ``std_error``.
 
     Returns
     -------
     pandas.DataFrame
-        The rows of ``att_gt`` estimators (term ``att``) whose outcome is in :data:`COST_UNITS` and whose
-        standard error is positive, in their original order.
+        The headline rows whose outcome is in :data:`COST_UNITS` and whose standard error is positive, in
+        their original order.
     """
     if not len(estimates):
         return estimates.copy()
-    family = estimates["estimator"].map(estimator_family)
-    keep = ((family == "att_gt") & (estimates["term"] == "att") & estimates["outcome"].isin(list(COST_UNITS))
+    keep = (estimates["headline"].astype(bool) & estimates["outcome"].isin(list(COST_UNITS))
             & (estimates["std_error"].astype(float) > 0))
     return estimates.loc[keep].copy()
+
+
+def reportable(ci_low: float, ci_high: float) -> bool:
+    """Whether a cost per outcome is reported: the effect's interval lies above zero."""
+    return bool(np.isfinite(ci_low) and np.isfinite(ci_high) and ci_low > 0)
 
 
 def baseline_level(data: pd.DataFrame, outcome: str, *, tname: str = "year",

@@ -37,7 +37,7 @@ from ipf_eval.evidence.assessment import (
     assess_did,
 )
 from ipf_eval.evidence.cost import cost_effectiveness
-from ipf_eval.evidence.cost_basis import COST_UNITS, baseline_level, costed_estimates
+from ipf_eval.evidence.cost_basis import COST_UNITS, baseline_level, costed_estimates, reportable
 from ipf_eval.evidence.design_estimators import design_estimates
 from ipf_eval.evidence.fallbacks import att_gt_with_fallback
 from ipf_eval.evidence.grading import Check, EvidenceGrade, evidence_grade, required_checks
@@ -345,15 +345,18 @@ def evaluate_instrument(
                 ce = cost_effectiveness(effect=float(row["estimate"]), effect_se=float(row["std_error"]),
                                         n_supported=n_supported, programme_cost=cost.per_firm * n_supported,
                                         outcome_unit=unit.unit, effect_scale=unit.scale,
-                                        baseline_level=baseline, alpha=est.alpha)
+                                        baseline_level=baseline, alpha=est.alpha, method="fieller")
             except IpfEvalError as exc:
                 notes.add("costs", f"{row['outcome']}: {exc}")
                 continue
+            shown = reportable(float(row["ci_low"]), float(row["ci_high"]))
             cost_rows.append({"country": country, "instrument": inst.name, "outcome": row["outcome"],
                               "estimator": row["estimator"], "term": row["term"],
                               "evidence_grade": row["evidence_grade"], "unit": unit.unit,
-                              "cost_per_unit": ce.cost_per_unit, "ci_low": ce.ci_low, "ci_high": ce.ci_high,
-                              "unbounded": ce.unbounded, "cost_per_firm": cost.per_firm,
+                              "cost_per_unit": ce.cost_per_unit if shown else math.nan,
+                              "ci_low": ce.ci_low if shown else math.nan,
+                              "ci_high": ce.ci_high if shown else math.nan,
+                              "unbounded": not shown, "cost_per_firm": cost.per_firm,
                               "n_supported": n_supported})
         rd = estimates.loc[estimates["estimator"].str.startswith("att_gt")
                            & (estimates["outcome"] == "rd_spending")]
@@ -376,6 +379,7 @@ def evaluate_instrument(
                                       ("median_decision_days", reach.median_decision_days),
                                       ("acceptance_rate", reach.acceptance_rate))]
 
+    estimates = _with_costs(estimates, cost_rows)
     provenance = _provenance(data, inst, country=country, cost=cost, profile=disclosure_profile, seed=seed,
                              tag=tag, created=created)
     estimates = estimates.assign(data_source=provenance.data_source, data_sha256=provenance.data_sha256,
@@ -425,6 +429,21 @@ def _rd_plot(cross: pd.DataFrame, *, min_firms: int, notes: _Notes) -> RdPlotDat
     except IpfEvalError as exc:
         notes.add("design", f"no RD plot: {exc}")
     return None
+
+
+def _with_costs(estimates: pd.DataFrame, cost_rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Give the costed headline rows their cost per outcome and interval (empty where not reportable)."""
+    out = estimates.assign(cost_per_outcome=math.nan, cost_ci_low=math.nan, cost_ci_high=math.nan,
+                           cost_unit="")
+    for c in cost_rows:
+        if not math.isfinite(c["cost_per_unit"]):
+            continue  # the effect is not distinguishable from zero (or negative): no cost per outcome
+        at = ((out["outcome"] == c["outcome"]) & (out["estimator"] == c["estimator"])
+              & (out["term"] == c["term"]))
+        out.loc[at, ["cost_per_outcome", "cost_ci_low", "cost_ci_high"]] = [c["cost_per_unit"], c["ci_low"],
+                                                                            c["ci_high"]]
+        out.loc[at, "cost_unit"] = c["unit"]
+    return out
 
 
 def _truth(tag: SampleProvenance | None, family: str, term: str, outcome: str, subgroup: str = "") -> float:

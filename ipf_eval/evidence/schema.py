@@ -48,7 +48,7 @@ __all__ = [
 #: Name written into every evidence record.
 SCHEMA_NAME = "ipf_eval.evidence"
 #: Version of the tables below; bump it when a column is added, removed or changes meaning.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Where the data came from: the embedded simulator or the agency's own data.
 DATA_SOURCES: tuple[str, ...] = ("simulated", "file")
@@ -56,6 +56,9 @@ DATA_SOURCES: tuple[str, ...] = ("simulated", "file")
 DESIGN_VALUES: tuple[str, ...] = ("open_call", "scored_call", "lottery")
 #: Designs an estimate's evidence grade can belong to (see :func:`ipf_eval.evidence.headline.grade_design`).
 GRADE_DESIGNS: tuple[str, ...] = ("did", "lottery", "rdd")
+
+#: Units a cost per outcome is given in (:data:`ipf_eval.evidence.cost_basis.COST_UNITS`).
+COST_UNIT_NAMES: tuple[str, ...] = ("job", "euro_rd", "exporter", "euro_equity")
 
 _COUNTRY = pa.Check.str_matches(r"^[A-Z]{2}$")
 _NAME = pa.Check.str_matches(r"^[a-z][a-z0-9_]{0,39}$")
@@ -119,6 +122,10 @@ _ESTIMATES = pa.DataFrameSchema(
         "pretrend_p": _float(pa.Check.in_range(0.0, 1.0)),
         "pretrend_mde": _float(pa.Check.ge(0)),
         "honest_breakdown_m": _float(pa.Check.ge(0)),
+        "cost_per_outcome": _float(pa.Check.gt(0)),
+        "cost_ci_low": _float(pa.Check.gt(0)),
+        "cost_ci_high": _float(pa.Check.gt(0)),
+        "cost_unit": _str(pa.Check.isin(["", *COST_UNIT_NAMES])),
         "true_value": _float(),
         "n_obs": _count(),
         "n_firms": _count(),

@@ -121,7 +121,8 @@ def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: in
     Raises
     ------
     PipelineError
-        If a source is missing or a notebook fails (its ``.ipynb`` is then left as it was).
+        If a source is missing or a notebook fails (its ``.ipynb`` then keeps its outputs; when the batch
+        ran, with its source's code).
     """
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -132,8 +133,8 @@ def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: in
 
     plan = build_plan(batch_file)
     nb_dir = plan.notebooks_dir
-    _sync_sources(nb_dir)  # the batch renders from the .ipynb files: give them the sources' code first
     if not skip_batch:
+        _sync_sources(nb_dir)  # the batch renders from the .ipynb files: give them the sources' code first
         report = run_batch(plan, progress=True)
         print(report.summary_table())
         if report.exit_code:

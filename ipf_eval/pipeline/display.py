@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,14 +20,19 @@ import pandas as pd
 
 from ipf_eval.disclosure import publishable_text
 
-__all__ = ["NOTE_LIMIT", "NotebookReport", "Notes", "Table", "Text", "setup_notebook", "show"]
+__all__ = ["NOTE_LIMIT", "Banner", "NotebookReport", "Notes", "Table", "TechnicalAppendix", "Text",
+           "data_banner", "reviewer_sentence", "setup_notebook", "show"]
 
 #: Distinct notes shown per step before the rest are summarised.
 NOTE_LIMIT = 6
 
 
 def _float(v: float) -> str:
-    return f"{v:,.3f}"
+    # a whole number (a count stored as a float) prints as an integer, never "1,471.000"; other figures
+    # with three significant digits and never in scientific notation
+    from ipf_eval.pipeline.formatting import number
+
+    return f"{v:,.0f}" if float(v).is_integer() else number(v)
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,7 +43,13 @@ class Table:
     source: str
 
     def _repr_html_(self) -> str:
-        body = self.frame.to_html(index=False, na_rep="", float_format=_float, escape=True)
+        from ipf_eval.pipeline.formatting import p_value
+
+        frame = self.frame
+        p_cols = [c for c in frame.columns if str(c) == "p_value" or str(c).endswith("_p_value")]
+        if p_cols:
+            frame = frame.assign(**{str(c): frame[c].map(p_value) for c in p_cols})
+        body = frame.to_html(index=False, na_rep="", float_format=_float, escape=True)
         return f"{body}\n<p><small>Source: {html.escape(self.source)}</small></p>"
 
     def __repr__(self) -> str:
@@ -82,6 +93,44 @@ class Notes:
         return bool(self.texts)
 
 
+@dataclass(frozen=True)
+class Banner:
+    """The notice a page opens with when its figures come from simulated firms (HTML and plain text)."""
+
+    text: str
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_html(self) -> str:
+        """Return the banner as an HTML ``<div id="data-banner">``."""
+        return ("<div id='data-banner' class='ipf-banner' role='note' style='border:2px solid #b35900;"
+                "background:#fff4e5;padding:.6rem 1rem;margin:.5rem 0 1rem'><strong>Simulated data.</strong> "
+                f"{html.escape(self.text)}</div>")
+
+    def __repr__(self) -> str:
+        return f"SIMULATED DATA. {self.text}"
+
+
+def data_banner(sources: Iterable[str], *, agency: str = "") -> Banner | None:
+    """Return the simulated-data banner for a page built from rows with these ``data_source`` values.
+
+    ``None`` when every row comes from an agency's own data; a banner saying so when every row is
+    simulated; and, when the page mixes both, a banner saying how many of its evaluations are simulated.
+    """
+    values = [str(s) for s in sources]
+    simulated = sum(v == "simulated" for v in values)
+    if not simulated:
+        return None
+    whose = f"of {agency} or of its programmes" if agency else "of the agencies named or of their programmes"
+    if simulated == len(values):
+        return Banner(f"The figures on this page come from simulated firms, generated to demonstrate the "
+                      f"method. They are not an evaluation {whose}.")
+    return Banner(f"This page mixes evaluations of simulated and of real data: {simulated} of {len(values)} "
+                  "estimates come from simulated firms, generated to demonstrate the method, and are not an "
+                  "evaluation of the agencies named. Read only the others as evidence.")
+
+
 def show(*items: Any) -> None:
     """Display each item in order (``None`` and empty :class:`Notes` are skipped)."""
     from IPython.display import display
@@ -95,24 +144,91 @@ def show(*items: Any) -> None:
         display(item)
 
 
+#: How a warning's category reads in the technical appendix.
+_CATEGORY_WORDS: dict[str, str] = {
+    "EstimationWarning": "Estimation", "DataWarning": "Data", "DisclosureWarning": "Disclosure control",
+    "RuntimeWarning": "Numerical computation", "ConvergenceWarning": "Convergence",
+    "IpfEvalWarning": "Note", "UserWarning": "Note",
+}
+
+
+def reviewer_sentence(text: str) -> str:
+    """Rewrite a warning (``"EstimationWarning: att_gt(): ..."``) as a sentence a reviewer can act on.
+
+    The Python category becomes words (``"Estimation: ..."``), the message starts with a capital and ends
+    with a full stop, and the text passes disclosure control.
+    """
+    text = publishable_text(str(text)).strip()
+    head, sep, rest = text.partition(": ")
+    if sep and (head.endswith(("Warning", "Error")) and head.isidentifier()):
+        label = _CATEGORY_WORDS.get(head, "Note")
+        text = f"{label}: {rest[:1].upper()}{rest[1:]}"
+    return text if text.endswith((".", ")")) else f"{text}."
+
+
+@dataclass(frozen=True)
+class TechnicalAppendix:
+    """The notes of a report's steps for reviewers: ``<section id="technical-appendix">`` at the end."""
+
+    notes: tuple[tuple[str, str], ...]
+
+    def _repr_html_(self) -> str:
+        if not self.notes:
+            body = "<p>No step of this report raised a note.</p>"
+        else:
+            body = "<ul>" + "".join(f"<li><strong>{html.escape(step)}</strong>: {html.escape(text)}</li>"
+                                    for step, text in self.notes) + "</ul>"
+        return ("<section id='technical-appendix'><h2>Technical appendix: notes for reviewers</h2>"
+                f"{body}</section>")
+
+    def __repr__(self) -> str:
+        lines = [f"- {step}: {text}" for step, text in self.notes]
+        lines = lines or ["No step of this report raised a note."]
+        return "\n".join(["Technical appendix: notes for reviewers", *lines])
+
+
 class NotebookReport:
-    """Numbers a notebook's figures; made by :func:`setup_notebook` (one per notebook)."""
+    """Numbers a notebook's figures and collects its warnings; made by :func:`setup_notebook`."""
 
     def __init__(self) -> None:
         self._figures = 0
+        self.notes: list[str] = []
 
-    def caption(self, text: str) -> None:
-        """Show the current matplotlib figure with a numbered caption below it."""
-        import matplotlib.pyplot as plt
+    def appendix(self, steps: Mapping[str, Sequence[str]] | None = None) -> TechnicalAppendix:
+        """Return the technical appendix: each step's notes, then the warnings the notebook raised."""
+        seen: dict[tuple[str, str], None] = {}
+        for step, texts in (steps or {}).items():
+            for t in texts:
+                seen[(step.replace("_", " "), reviewer_sentence(t))] = None
+        for t in self.notes:
+            seen[("report", reviewer_sentence(t))] = None
+        return TechnicalAppendix(tuple(seen))
+
+    def figure(self, fig: Any, *, alt: str, caption: str) -> None:
+        """Show a matplotlib figure as a numbered ``<figure>`` with alt text and caption, and close it."""
+        from ipf_eval.pipeline.figures import Figure
 
         self._figures += 1
-        plt.show()
-        show(Text(f"*Figure {self._figures}.* {html.escape(text)}"))
+        show(Figure.from_matplotlib(fig, alt=publishable_text(alt), caption=publishable_text(caption),
+                                    number=self._figures))
+
+    def caption(self, text: str, *, alt: str | None = None) -> None:
+        """Show the current pyplot figure with a numbered caption; its alt text is ``alt`` or the caption."""
+        import matplotlib.pyplot as plt
+
+        self.figure(plt.gcf(), alt=alt or text, caption=text)
 
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
                   line: str | None = None) -> None:
-    show(Text(f"> Note ({html.escape(publishable_text(f'{category.__name__}: {message}'))})"))
+    text = publishable_text(f"{category.__name__}: {message}")
+    if _ACTIVE:
+        _ACTIVE[-1].notes.append(text)  # to the technical appendix, not the body
+    else:
+        show(Text(f"> Note ({html.escape(text)})"))
+
+
+_ACTIVE: list[NotebookReport] = []
 
 
 def setup_notebook(*, figure_size: Sequence[float] = (7.0, 3.6)) -> NotebookReport:
@@ -129,4 +245,6 @@ def setup_notebook(*, figure_size: Sequence[float] = (7.0, 3.6)) -> NotebookRepo
     pd.set_option("display.precision", 3)
     warnings.simplefilter("ignore", FutureWarning)
     warnings.showwarning = _show_warning
-    return NotebookReport()
+    report = NotebookReport()
+    _ACTIVE[:] = [report]
+    return report

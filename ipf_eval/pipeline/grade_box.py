@@ -16,8 +16,9 @@ import pandas as pd
 from ipf_eval.evidence import CHECKS, EvidenceGrade, InstrumentEvidence
 from ipf_eval.evidence.design_estimators import N_PERMUTATIONS
 from ipf_eval.pipeline.display import Table, Text
+from ipf_eval.pipeline.formatting import p_text
 
-__all__ = ["CHECK_LABELS", "LEVEL_MEANING", "grade_box", "grades_table", "sensitivity_text"]
+__all__ = ["CHECK_LABELS", "LEVEL_MEANING", "grade_box", "grades_table", "level_meaning", "sensitivity_text"]
 
 #: What a design's full level means, in one sentence (Maryland Scientific Methods Scale; What Works Centre
 #: for Local Economic Growth 2016).
@@ -84,7 +85,8 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _meaning(grade: EvidenceGrade) -> str:
+def level_meaning(grade: EvidenceGrade) -> str:
+    """Return what a grade's level means, in one sentence (why it is below the design's level, if it is)."""
     if grade.level == grade.base_level and grade.design in LEVEL_MEANING:
         return LEVEL_MEANING[grade.design]
     lost = len(grade.failed) + len(grade.missing)
@@ -104,7 +106,7 @@ def _placebo_text(ev: InstrumentEvidence) -> str:
             parts.append(f"not estimable {r['placebo']}")
             continue
         spurious += float(r["p_value"]) < alpha
-        parts.append(f"{_num(float(r['estimate']))} (p = {float(r['p_value']):.2f}) {r['placebo']}")
+        parts.append(f"{_num(float(r['estimate']))} ({p_text(float(r['p_value']))}) {r['placebo']}")
     verdict = ("no jump where the support does not change" if spurious == 0 else
                f"{spurious} spurious jump(s), a sign that the RDD picks up curvature rather than the support")
     return (f" At placebo thresholds (the median score below and above the real one) the jump is "
@@ -134,8 +136,8 @@ def sensitivity_text(ev: InstrumentEvidence) -> str:
     est = ev.estimates
     itt = est.loc[(est["outcome"] == ev.instrument.primary) & (est["estimator"] == "rct")
                   & (est["term"] == "itt")]
-    analytic = f", against the analytic p = {float(itt['p_value'].iloc[0]):.3f}" if len(itt) else ""
-    return (f"Randomisation inference ({N_PERMUTATIONS} re-draws of the lottery): p = {float(ri):.3f} for "
+    analytic = f", against the analytic {p_text(float(itt['p_value'].iloc[0]))}" if len(itt) else ""
+    return (f"Randomisation inference ({N_PERMUTATIONS} re-draws of the lottery): {p_text(float(ri))} for "
             f"the intention-to-treat effect{analytic}; the two agree when the sample is large enough for the "
             "analytic interval.")
 
@@ -149,7 +151,7 @@ def grade_box(ev: InstrumentEvidence) -> list[object]:
     grade = ev.grade_of(ev.instrument.primary)
     lines = [f"### Evidence grade: Maryland level {grade.level} of 5",
              "",
-             f"**Level {grade.level}** means {_meaning(grade)} "
+             f"**Level {grade.level}** means {level_meaning(grade)} "
              f"The design ({_E(ev.instrument.design)}) reaches level {grade.base_level} only when every "
              f"check it needs was computed and passed; each check that failed or could not be computed costs "
              f"one level. The grade belongs to the headline estimate of {_E(ev.instrument.primary)} "

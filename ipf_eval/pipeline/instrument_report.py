@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from ipf_eval.evidence import InstrumentEvidence
-from ipf_eval.pipeline.display import Notes, Table, Text
+from ipf_eval.pipeline.display import Table, Text
+from ipf_eval.pipeline.formatting import p_text
 from ipf_eval.pipeline.grade_box import grade_box, grades_table
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "design_section",
     "estimates_section",
     "event_study_caption",
+    "event_study_figure",
     "findings",
     "grade_box",
     "grade_section",
@@ -32,6 +35,7 @@ __all__ = [
     "heterogeneity_section",
     "matched_section",
     "pretrend_text",
+    "rd_figure",
     "rd_plot_caption",
     "reach_section",
     "robustness_section",
@@ -65,8 +69,13 @@ def _level(ev: InstrumentEvidence) -> str:
     return f"{100 * (1 - ev.instrument.estimator.alpha):.0f}%"
 
 
-def _notes(ev: InstrumentEvidence, *steps: str) -> Notes:
-    return Notes(tuple(t for s in steps for t in ev.notes.get(s, ())))
+def _notes(ev: InstrumentEvidence, *steps: str) -> Text | None:
+    """Point to the technical appendix where a step raised notes (the notes themselves go there)."""
+    n = len({t for s in steps for t in ev.notes.get(s, ())})
+    if not n:
+        return None
+    return Text(f"<small>{n} technical note{'s' if n > 1 else ''} on this step: see the technical "
+                "appendix.</small>")
 
 
 def header(ev: InstrumentEvidence, names: ReportNames) -> Text:
@@ -124,6 +133,34 @@ def design_section(ev: InstrumentEvidence) -> list[object]:
     return out
 
 
+def event_study_figure(ev: InstrumentEvidence, names: ReportNames) -> tuple[Any, str, str] | None:
+    """Return the primary outcome's event-study figure, its alt text and caption (``None`` without one)."""
+    from ipf_eval.pipeline import figures
+    from ipf_eval.pipeline.formatting import outcome_display
+
+    if ev.event_study is None:
+        return None
+    shown = outcome_display(ev.instrument.primary)
+    unit = shown.unit or None
+    fig = figures.event_study_figure(ev.event_study, outcome_label=shown.label, scale=shown.scale, unit=unit)
+    alt = figures.event_study_alt(ev.event_study, outcome_label=shown.label, scale=shown.scale, unit=unit)
+    return fig, alt, event_study_caption(ev, names)
+
+
+def rd_figure(ev: InstrumentEvidence, names: ReportNames) -> tuple[Any, str, str] | None:
+    """Return a scored call's RD plot, its alt text and caption (``None`` without one)."""
+    from matplotlib.figure import Figure as MplFigure
+
+    from ipf_eval.pipeline.formatting import outcome_display
+
+    if ev.rd_plot is None:
+        return None
+    label = outcome_display(ev.instrument.primary).label
+    fig = MplFigure(figsize=(7.0, 3.6))
+    ev.rd_plot.plot(ax=fig.subplots(), ylabel=f"One-year change in {label}")
+    return fig, ev.rd_plot.alt_text(label=f"the one-year change in {label}"), rd_plot_caption(ev, names)
+
+
 def rd_plot_caption(ev: InstrumentEvidence, names: ReportNames) -> str:
     """Return the caption of the RD plot of a scored call's primary outcome (what it shows, in words)."""
     plot = ev.rd_plot
@@ -136,8 +173,12 @@ def rd_plot_caption(ev: InstrumentEvidence, names: ReportNames) -> str:
 
 def event_study_caption(ev: InstrumentEvidence, names: ReportNames) -> str:
     """Return the caption of the primary outcome's event-study figure."""
-    return (f"Event study of {ev.instrument.primary} for {names.instrument_label} in {names.country_name}; "
-            f"{_level(ev)} intervals; source: att_gt, aggregated by event time.")
+    from ipf_eval.pipeline.formatting import outcome_display
+
+    label = outcome_display(ev.instrument.primary).label
+    return (f"Effect of {names.instrument_label} on {label} by years since support, {names.country_name}; "
+            f"{_level(ev)} intervals; {ev.sample.n_supported:,} supported firms; source: staggered "
+            "difference-in-differences (att_gt), aggregated by event time.")
 
 
 def pretrend_text(ev: InstrumentEvidence) -> Text | None:
@@ -146,7 +187,7 @@ def pretrend_text(ev: InstrumentEvidence) -> Text | None:
     if p is None:
         return None
     verdict = "does not reject" if p.passed else "rejects"
-    wald = (f" The joint Wald test of all {p.wald_df} pre-period ATT(g, t) gives p = {p.wald_p_value:.3f} "
+    wald = (f" The joint Wald test of all {p.wald_df} pre-period ATT(g, t) gives {p_text(p.wald_p_value)} "
             f"(over-sized with small cohorts; shown for comparison)." if p.wald_p_value is not None else "")
     pw = ev.pretrend_power
     power = ("" if pw is None else
@@ -155,7 +196,7 @@ def pretrend_text(ev: InstrumentEvidence) -> Text | None:
              f"trend large enough to explain the effect away {pw.power_at_effect:.0%} of the time.")
     check = ev.did_grade.check("pre_trends")
     return Text(f"Pre-trend test (Bonferroni over {p.n_event_times} pre-support event times): "
-                f"p = {p.p_value:.3f}; it **{verdict}** parallel trends at the 5% level.{power} The "
+                f"{p_text(p.p_value)}; it **{verdict}** parallel trends at the 5% level.{power} The "
                 f"pre_trends check {check.status}: {_E(check.reason)}.{wald}")
 
 
@@ -245,14 +286,21 @@ def cost_section(ev: InstrumentEvidence) -> list[object]:
         out.append(Text("No outcome of this instrument has a cost-effectiveness unit, or no effect was "
                         "estimated."))
         return out
-    shown = costs[["outcome", "unit", "cost_per_unit", "ci_low", "ci_high", "unbounded"]]
-    tail = ("" if ev.grade_design == "did" else
-            f" (the headline {ev.grade_design} estimate, level {ev.grade.level}, measures a one-year change "
-            "and is not costed)")
-    out.append(Table(shown, f"cost of EUR {ev.costs.per_firm:,.0f} per supported firm (subsidy and "
-                            f"administration); {ev.sample.n_supported} supported firms; effects: the "
-                            f"staggered DiD (att_gt) estimates, Maryland level {ev.did_grade.level}{tail}; "
-                            "delta-method intervals"))
+    from ipf_eval.pipeline.summary import cost_sentence, money
+
+    heads = ev.headlines
+    lines = [c for c in (cost_sentence({str(k): v for k, v in r.items()})
+                         for r in heads.to_dict(orient="records")) if c]
+    out.append(Text("\n".join(f"- {_E(c)}" for c in lines)))
+    shown = costs.assign(cost_per_unit=costs["cost_per_unit"].map(money), ci_low=costs["ci_low"].map(money),
+                         ci_high=costs["ci_high"].map(money))
+    shown = shown[["outcome", "estimator", "term", "evidence_grade", "unit", "cost_per_unit", "ci_low",
+                   "ci_high"]]
+    out.append(Table(shown, f"cost of {money(ev.costs.per_firm)} per supported firm (subsidy and "
+                            f"administration) over each outcome's headline effect per supported firm (the "
+                            f"design's own estimator where it ran); {ev.sample.n_supported:,} supported "
+                            "firms; exact (Fieller) intervals for a known cost; no cost where the effect's "
+                            "interval is not above zero"))
     return out
 
 

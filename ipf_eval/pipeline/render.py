@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ipf_eval.pipeline._io import atomic_write_text
 from ipf_eval.pipeline.records import evidence_frame, read_evidence
 
@@ -102,8 +104,39 @@ def _page(title: str, body: str) -> str:
             f"{_STYLE}</head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n")
 
 
+def _banner(findings: pd.DataFrame | None, agency: str = "") -> str:
+    from ipf_eval.pipeline.display import data_banner
+
+    if findings is None or not len(findings):
+        return ""
+    banner = data_banner(findings["data_source"], agency=agency)
+    return "" if banner is None else banner.to_html()
+
+
+def _findings_table(findings: pd.DataFrame | None, rows: Sequence[Mapping[str, Any]], here: Path,
+                    *, with_country: bool) -> str:
+    """Return the findings table (``<table id="findings">``): a row per evaluated country and instrument."""
+    if findings is None or not len(findings):
+        return "<p>No findings yet: no instrument evaluation has written its evidence.</p>"
+    links = {(r.get("country"), r.get("instrument")): r for r in rows if r.get("instrument")}
+    head = ["Country"] * with_country + ["Instrument", "Outcome", "Effect", "Evidence", "Cost per outcome",
+                                         "Verdict"]
+    out = ["<table id='findings'><thead><tr>", *(f"<th>{h}</th>" for h in head), "</tr></thead><tbody>"]
+    for f in findings.to_dict(orient="records"):
+        run = links.get((f["country"], f["instrument"]))
+        label = str(run["label"]) if run else str(f["instrument"])
+        name = (_link(run["entry"], run["html"], run["failed"], here, label) if run else html.escape(label))
+        cells = [html.escape(str(f["country"]))] * with_country + [
+            name, html.escape(str(f["outcome"])), html.escape(str(f["effect"])), html.escape(str(f["grade"])),
+            html.escape(str(f["cost"]) or "–"),
+            html.escape(str(f["verdict"]))]
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
 def write_country_index(*, target: Path, country: str, country_name: str, agency: str,
-                        rows: Sequence[Mapping[str, Any]]) -> None:
+                        rows: Sequence[Mapping[str, Any]], findings: pd.DataFrame | None = None) -> None:
     """Write ``reports/<CC>/index.html``.
 
     Parameters
@@ -114,11 +147,14 @@ def write_country_index(*, target: Path, country: str, country_name: str, agency
         Identifiers (escaped).
     rows
         One mapping per run with ``label``, ``html`` (Path), ``failed`` (Path), ``entry`` (manifest entry or
-        ``None``).
+        ``None``), and for instrument runs ``country`` and ``instrument``.
+    findings
+        The country's rows of :func:`ipf_eval.pipeline.summary.findings_rows` (the findings table).
     """
     here = target.parent
-    body = [f"<p>Agency: {html.escape(agency)} ({html.escape(country)})</p>",
-            "<table><thead><tr><th>Report</th><th>Status</th></tr></thead><tbody>"]
+    body = [_banner(findings, agency), f"<p>Agency: {html.escape(agency)} ({html.escape(country)})</p>",
+            "<h2>Findings</h2>", _findings_table(findings, rows, here, with_country=False),
+            "<h2>Reports</h2><table><thead><tr><th>Report</th><th>Status</th></tr></thead><tbody>"]
     for row in rows:
         body.append(f"<tr><td>{_link(row['entry'], row['html'], row['failed'], here, str(row['label']))}</td>"
                     f"{_status_cell(row['entry'])}</tr>")
@@ -127,8 +163,13 @@ def write_country_index(*, target: Path, country: str, country_name: str, agency
 
 
 def write_forum_index(*, target: Path, rows: Sequence[Mapping[str, Any]],
-                      countries: Sequence[tuple[str, str, Path]], evidence_csv: Path | None) -> None:
-    """Write ``reports/index.html``: country indexes, the synthesis, case studies and every run's status.
+                      countries: Sequence[tuple[str, str, Path]], evidence_csv: Path | None,
+                      findings: pd.DataFrame | None = None) -> None:
+    """Write ``reports/index.html``, the landing page, and ``reports/runs.html``, the run log.
+
+    The landing page opens with the simulated-data banner where it applies and the findings table (one row
+    per country and instrument, linking to each report), then the countries, the synthesis and the data;
+    every run's status, time and error go to the run log.
 
     Parameters
     ----------
@@ -140,9 +181,18 @@ def write_forum_index(*, target: Path, rows: Sequence[Mapping[str, Any]],
         ``(code, name, index path)`` per country.
     evidence_csv
         The evidence table, linked when it exists.
+    findings
+        :func:`ipf_eval.pipeline.summary.findings_rows` of every country.
     """
     here = target.parent
-    body = ["<h2>Countries</h2><ul>"]
+    n_failed = sum(1 for r in rows if r["entry"] is not None and r["entry"].get("status") == "failed")
+    others = [r for r in rows if r.get("kind") not in ("instrument", "country")]
+    body = [_banner(findings), "<h2>Findings</h2>", _findings_table(findings, rows, here, with_country=True)]
+    if others:
+        body.append("<h2>Forum reports</h2><ul>" + "".join(
+            f"<li>{_link(r['entry'], r['html'], r['failed'], here, str(r['label']))}</li>" for r in others)
+            + "</ul>")
+    body.append("<h2>Countries</h2><ul>")
     for code, name, index in countries:
         body.append(f"<li><a href='{html.escape(_rel(index, here))}'>{html.escape(name)} "
                     f"({html.escape(code)})</a></li>")
@@ -150,18 +200,21 @@ def write_forum_index(*, target: Path, rows: Sequence[Mapping[str, Any]],
     if evidence_csv is not None and evidence_csv.is_file():
         body.append(f"<p>Machine-readable estimates: <a href='{html.escape(_rel(evidence_csv, here))}'>"
                     f"evidence.csv</a></p>")
-    n_failed = sum(1 for r in rows if r["entry"] is not None and r["entry"].get("status") == "failed")
-    body.append(f"<h2>All runs</h2><p>{len(rows)} runs, {n_failed} failed.</p>"
-                "<table><thead><tr><th>Run</th><th>Report</th><th>Status</th><th>Seconds</th></tr></thead>"
-                "<tbody>")
+    runs_page = target.parent / "runs.html"
+    body.append(f"<p>Run log: <a href='{html.escape(_rel(runs_page, here))}'>{len(rows)} runs, {n_failed} "
+                "failed</a>.</p>")
+    atomic_write_text(target, _page("Innovation policy forum: evaluation reports", "".join(body)))
+    log = [f"<p>{len(rows)} runs, {n_failed} failed. <a href='{html.escape(_rel(target, here))}'>Findings"
+           "</a></p><table><thead><tr><th>Run</th><th>Report</th><th>Status</th><th>Seconds</th></tr>"
+           "</thead><tbody>"]
     for row in rows:
         entry = row["entry"]
         secs = "" if entry is None else f"{float(entry.get('seconds', 0.0)):.1f}"
-        body.append(f"<tr><td>{html.escape(str(row['run_id']))}</td>"
-                    f"<td>{_link(entry, row['html'], row['failed'], here, str(row['label']))}</td>"
-                    f"{_status_cell(entry)}<td>{secs}</td></tr>")
-    body.append("</tbody></table>")
-    atomic_write_text(target, _page("Innovation policy forum: evaluation reports", "".join(body)))
+        log.append(f"<tr><td>{html.escape(str(row['run_id']))}</td>"
+                   f"<td>{_link(entry, row['html'], row['failed'], here, str(row['label']))}</td>"
+                   f"{_status_cell(entry)}<td>{secs}</td></tr>")
+    log.append("</tbody></table>")
+    atomic_write_text(runs_page, _page("Innovation policy forum: run log", "".join(log)))
 
 
 def write_evidence_csv(evidence_dir: Path, target: Path) -> int:

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
 import ipf_eval
-from ipf_eval.errors import PipelineError
+from ipf_eval.errors import IpfEvalError, PipelineError
 from ipf_eval.pipeline._io import (
     atomic_write_json,
     atomic_write_text,
@@ -546,7 +548,10 @@ def write_indexes(plan: Plan, manifest: Mapping[str, Any]) -> None:
     """Write ``reports/index.html`` and every ``reports/<CC>/index.html`` from the manifest."""
     def row(run: Run, label: str) -> dict[str, Any]:
         return {"run_id": run.run_id, "label": label, "html": run.html, "failed": run.failed,
-                "entry": manifest.get(run.run_id)}
+                "entry": manifest.get(run.run_id), "kind": run.kind, "country": run.country,
+                "instrument": run.instrument if run.kind == "instrument" else None}
+
+    findings = _findings(plan)
 
     countries = []
     for code, country in plan.countries.items():
@@ -554,10 +559,28 @@ def write_indexes(plan: Plan, manifest: Mapping[str, Any]) -> None:
         rows = [row(r, "Country report" if r.kind == "country" else
                     plan.instruments[str(r.instrument)].label) for r in runs]
         index = plan.output_dir / code / "index.html"
+        mine = None if findings is None else findings.loc[findings["country"] == code]
         write_country_index(target=index, country=code, country_name=country.name, agency=country.agency,
-                            rows=rows)
+                            rows=rows, findings=mine)
         countries.append((code, country.name, index))
     all_rows = [row(r, r.title) for r in plan.runs]
     write_forum_index(target=plan.output_dir / "index.html", rows=all_rows, countries=countries,
-                      evidence_csv=plan.output_dir / "evidence.csv")
+                      evidence_csv=plan.output_dir / "evidence.csv", findings=findings)
+
+
+def _findings(plan: Plan) -> pd.DataFrame | None:
+    """Read the findings of the landing pages from ``evidence.csv`` (``None`` while there is none)."""
+    from ipf_eval.evidence import read_evidence_csv
+    from ipf_eval.pipeline.summary import findings_rows
+
+    path = plan.output_dir / "evidence.csv"
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    try:
+        evidence = read_evidence_csv(path)
+    except IpfEvalError:
+        return None  # an evidence file of another version: the run log still lists every report
+    primaries = {(str(r.country), str(r.instrument)): plan.instruments[str(r.instrument)].primary
+                 for r in plan.runs if r.kind == "instrument"}
+    return findings_rows(evidence, primaries)
 

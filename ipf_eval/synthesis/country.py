@@ -4,13 +4,18 @@
 headline estimates of the instrument       verdict
 =========================================  ==========================================================
 some significantly beneficial, none        keep and scale up where demand exists
-significantly adverse
+significantly adverse, and one of the
+gains graded at least ``min_grade``
+the same, but every gain graded below      gains found on weak evidence: strengthen the evaluation
+``min_grade``                              before scaling up
 some significantly adverse                 review: some outcomes move the wrong way
 none significant                           no measurable effect yet: review design or targeting
 =========================================  ==========================================================
 
 "Significant" means a two-sided p-value below ``alpha``; a positive estimate is beneficial for every
-outcome the forum evaluates (employment, turnover, exports, equity, R&D, survival).
+outcome the forum evaluates (employment, turnover, exports, equity, R&D, survival).  A grade below
+``min_grade`` (Maryland level 3 by default) means a check the design needs failed or could not be computed
+(:mod:`ipf_eval.evidence.grading`): such a gain is not a basis for scaling up.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ __all__ = ["VERDICT_WORDS", "CountryVerdict", "country_verdicts"]
 #: The verdict of each rule, in words.
 VERDICT_WORDS: Mapping[str, str] = {
     "keep": "keep and scale up where demand exists",
+    "weak_evidence": "gains found on weak evidence: strengthen the evaluation before scaling up",
     "review": "review: some outcomes move the wrong way",
     "no_effect": "no measurable effect yet: review design or targeting",
 }
@@ -48,7 +54,8 @@ class CountryVerdict:
 
 
 def country_verdicts(headlines: pd.DataFrame, *, instruments: Sequence[str],
-                     labels: Mapping[str, str] | None = None, alpha: float = 0.05) -> list[CountryVerdict]:
+                     labels: Mapping[str, str] | None = None, alpha: float = 0.05,
+                     min_grade: int = 3) -> list[CountryVerdict]:
     """Apply the rules to each evaluated instrument of one country.
 
     Parameters
@@ -62,6 +69,8 @@ def country_verdicts(headlines: pd.DataFrame, *, instruments: Sequence[str],
         Display label of each instrument.
     alpha
         Significance level of the rules.
+    min_grade
+        The weakest grade a gain needs to support "keep and scale up".
 
     Returns
     -------
@@ -75,7 +84,8 @@ def country_verdicts(headlines: pd.DataFrame, *, instruments: Sequence[str],
         sig = heads.loc[heads["p_value"].lt(alpha)]
         pos = tuple(str(o) for o in sig.loc[sig["estimate"] > 0, "outcome"])
         neg = tuple(str(o) for o in sig.loc[sig["estimate"] < 0, "outcome"])
-        verdict = "keep" if pos and not neg else "review" if neg else "no_effect"
+        strong = bool((sig.loc[sig["estimate"] > 0, "evidence_grade"] >= min_grade).any())
+        verdict = ("review" if neg else "no_effect" if not pos else "keep" if strong else "weak_evidence")
         grades = tuple(sorted({int(g) for g in heads["evidence_grade"]}))
         out.append(CountryVerdict(name, labels.get(name, name), verdict, grades, pos))
     return out

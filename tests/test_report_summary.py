@@ -1,0 +1,123 @@
+"""The first screen of the reports: banner, summary in units, costs that follow the evidence, findings.
+
+* Simulated data get the banner on every page; an agency's own data get none; a mix says how many.
+* The summary states each outcome in percent, euro or percentage points with its interval, the grade with
+  its meaning, and a cost per outcome only where the effect's interval lies above zero.
+* The landing pages hold one findings row per country and instrument; tables print counts as integers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ipf_eval.data import simulate_firms
+from ipf_eval.evidence import evaluate_instrument, evidence_frame, read_evidence
+from ipf_eval.pipeline.display import Table, data_banner
+from ipf_eval.pipeline.summary import (
+    cost_sentence,
+    findings_rows,
+    instrument_summary,
+    money,
+    outcome_sentence,
+)
+
+PROJECT = Path(__file__).resolve().parents[1]
+INSTRUMENTS = PROJECT / "params" / "instruments"
+
+
+@pytest.fixture(scope="module")
+def evaluations() -> dict[str, Any]:
+    sim = simulate_firms(seed=2024, n_firms=20_000)
+    return {name: evaluate_instrument(sim.evaluation_sample("AT", name), INSTRUMENTS / f"{name}.yaml",
+                                      seed=2024, created="2026-01-01T00:00:00Z")
+            for name in ("loan_guarantee", "innovation_voucher", "rd_grant")}
+
+
+def test_the_banner_follows_the_data_source() -> None:
+    simulated = data_banner(["simulated", "simulated"], agency="FFG")
+    assert simulated is not None
+    assert "simulated firms" in repr(simulated)
+    assert "not an evaluation of FFG" in repr(simulated)
+    assert "id='data-banner'" in simulated.to_html()
+    assert data_banner(["file", "file"]) is None
+    assert data_banner([]) is None
+    mixed = data_banner(["simulated", "file", "file"])
+    assert mixed is not None
+    assert "1 of 3 estimates" in repr(mixed)
+    assert "<b>" not in data_banner(["simulated"], agency="<b>x</b>").to_html()  # type: ignore[union-attr]
+
+
+def test_the_summary_speaks_in_units(evaluations: dict[str, Any]) -> None:
+    for name, ev in evaluations.items():
+        section = instrument_summary(ev, label=ev.instrument.label)
+        text = repr(section)
+        assert "id='summary'" in section._repr_html_()
+        assert text.splitlines()[1].startswith(f"{ev.instrument.label}: ")
+        assert f"Maryland level {ev.grade_of(ev.instrument.primary).level} of 5" in text
+        for bad in ("log points", "inf", "nan", "e+", "log_employment"):
+            assert bad not in text, (name, bad)
+        assert len([i for i in section.items if "than without the support" in i]) == len(ev.headlines)
+    lg = repr(instrument_summary(evaluations["loan_guarantee"], label="Loan guarantees"))
+    assert "employment is" in lg
+    assert "%" in lg
+    assert "Cost per additional job: EUR" in lg
+
+
+def test_the_log_effect_is_a_percent_with_transformed_ends(evaluations: dict[str, Any]) -> None:
+    ev = evaluations["loan_guarantee"]
+    row = ev.headlines.set_index("outcome").loc["log_employment"]
+    sentence = outcome_sentence({**row.to_dict(), "outcome": "log_employment"})
+    pct = 100 * math.expm1(float(row["estimate"]))
+    low, high = (100 * math.expm1(float(row[c])) for c in ("ci_low", "ci_high"))
+    assert f"{pct:.1f} % higher" in sentence
+    assert f"+{low:.1f} % to +{high:.1f} %" in sentence
+
+
+def test_costs_only_where_the_effect_is_above_zero(evaluations: dict[str, Any]) -> None:
+    for ev in evaluations.values():
+        for r in ev.headlines.to_dict(orient="records"):
+            sentence = cost_sentence(r)
+            if not np.isfinite(r["cost_per_outcome"]):
+                assert sentence is None or "no cost per additional unit is given" in sentence
+                assert r["cost_unit"] == ""
+            else:
+                assert r["ci_low"] > 0
+                assert sentence is not None
+                assert sentence.startswith("Cost per ")
+    zero = {"outcome": "log_employment", "estimate": 0.01, "ci_low": -0.02, "ci_high": 0.04,
+            "cost_per_outcome": float("nan"), "cost_unit": ""}
+    assert "not distinguishable from zero" in str(cost_sentence(zero))
+    negative = {**zero, "estimate": -0.05, "ci_low": -0.08, "ci_high": -0.02}
+    assert "is negative" in str(cost_sentence(negative))
+    assert cost_sentence({**zero, "outcome": "log_turnover"}) is None  # no cost unit
+    assert money(2.1434) == "EUR 2.14"
+    assert money(11_806.4) == "EUR 11,806"
+
+
+def test_findings_have_one_row_per_country_and_instrument() -> None:
+    rows = evidence_frame(read_evidence(PROJECT / "notebooks" / "evidence"))
+    primaries = {(c, i): "log_employment" for c, i in rows[["country", "instrument"]].drop_duplicates()
+                 .itertuples(index=False)}
+    table = findings_rows(rows, primaries)
+    assert len(table) == len(primaries)
+    assert not table[["country", "instrument"]].duplicated().any()
+    text = " ".join(table.astype(str).to_numpy().ravel())
+    for bad in ("inf", "nan", "e+", ".000"):
+        assert bad not in text
+    assert set(table["data_source"]) == {"simulated"}
+    assert table["grade"].str.fullmatch(r"level [1-5] of 5").all()
+
+
+def test_tables_print_counts_as_integers() -> None:
+    html = Table(pd.DataFrame({"n_firms": [1471.0, 5.0], "share": [0.12345, 0.5]}), "test")._repr_html_()
+    assert "1,471<" in html
+    assert "1,471.000" not in html
+    assert "0.123" in html
+    assert re.search(r">5<", html)
