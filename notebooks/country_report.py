@@ -33,6 +33,8 @@ labels = settings.instrument_labels(country)
 records = read_evidence(evidence_dir, country=country)
 frame = evidence_frame(records)
 show(data_banner(frame["data_source"], agency=cp.agency))
+primaries = {name: settings.instruments[name].primary for name in labels}
+show(section.country_findings(frame, primaries=primaries, labels=labels, country=country))
 show(section.country_overview(records, country=country, country_name=cp.name, agency=cp.agency,
                               context=cp.context, instruments=list(labels), labels=labels))
 # One estimate per instrument and outcome: the headline, the estimate the evaluation's grade belongs to

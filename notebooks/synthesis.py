@@ -35,6 +35,13 @@ records = read_evidence(evidence_dir)
 show(data_banner(evidence_frame(records)["data_source"]))
 # Each evaluation's headline estimate per outcome; estimators that estimate different things are not pooled.
 selection = forum.select_families(forum.headline_estimates(evidence_frame(records), countries=countries))
+recs, ranked = forum.ranked_recommendations(selection.kept)
+show(section.recommendations_section(ranked))
+
+# %% [markdown]
+# ## What was pooled
+
+# %%
 show(section.selection_text(selection))
 
 # %% [markdown]
@@ -69,12 +76,11 @@ matrix = forum.transferability_matrix(evidence_table(records, "heterogeneity"),
 show(section.transfer_table(matrix))
 
 # %% [markdown]
-# ## Ranked recommendations
-# Estimates pooled per instrument and outcome and ranked, with a verdict that weighs the pooled effect, the
-# grades of the designs and agreement between countries.
+# ## Ranked recommendations in full
+# Every pooled instrument and outcome with its verdict, the grades behind it and agreement between countries
+# (the recommendations at the top, in a table).
 
 # %%
-recs, ranked = forum.ranked_recommendations(selection.kept)
 show(section.ranked_table(ranked))
 
 # %% [markdown]

@@ -44,7 +44,11 @@ CHECK_JS = """
   return JSON.stringify({images, code, links, alts, title: document.title, text: body,
                          banner: !!document.querySelector('#data-banner'),
                          summary: !!document.querySelector('#summary'),
-                         findings: !!document.querySelector('table#findings')});
+                         findings: !!document.querySelector('table#findings'),
+                         recsFirst: (() => { const r = document.querySelector('#recommendations');
+                                             const t = document.querySelector('table');
+                                             return !!r && (!t || !!(r.compareDocumentPosition(t)
+                                                            & Node.DOCUMENT_POSITION_FOLLOWING)); })()});
 })()
 """
 
@@ -157,6 +161,8 @@ def _check_folder(page: _Page, folder: Path, *, simulated: bool = False) -> int:
             assert result["summary"], f"{html_file}: no summary block"
         if simulated and html_file.name == "index.html":
             assert result["findings"], f"{html_file}: no findings table"
+        if simulated and html_file.name == "synthesis.html":
+            assert result["recsFirst"], f"{html_file}: the recommendations do not come before every table"
         n_images += len(result["images"])
         for href in result["links"]:
             url = urlparse(href)

@@ -121,3 +121,77 @@ def test_tables_print_counts_as_integers() -> None:
     assert "1,471.000" not in html
     assert "0.123" in html
     assert re.search(r">5<", html)
+
+
+def test_the_synthesis_opens_on_its_recommendations() -> None:
+    from ipf_eval.pipeline import forum_report as section
+    from ipf_eval.synthesis import forum
+
+    rows = evidence_frame(read_evidence(PROJECT / "notebooks" / "evidence"))
+    _, ranked = forum.ranked_recommendations(forum.select_families(forum.headline_estimates(rows)).kept)
+    rec = section.recommendations_section(ranked, top=5)
+    assert "id='recommendations'" in rec._repr_html_()
+    assert rec.lead == section.RANKING_RULE
+    assert len(rec.items) == min(5, len(ranked))
+    first = rec.items[0]
+    assert first.startswith("1. ")
+    assert "Pooled over" in first
+    assert "Maryland level" in first
+    for bad in ("log_", "inf", "nan", "))"):
+        assert bad not in " ".join(rec.items)
+    assert section.heterogeneity_words(0.1).startswith("little")
+    assert section.heterogeneity_words(0.6).startswith("substantial")
+    assert section.heterogeneity_words(0.9).startswith("considerable")
+    assert "not estimable" in section.heterogeneity_words(float("nan"))
+
+
+def test_the_country_report_opens_on_its_findings() -> None:
+    from ipf_eval.pipeline import forum_report as section
+
+    rows = evidence_frame(read_evidence(PROJECT / "notebooks" / "evidence", country="AT"))
+    labels = {i: i.replace("_", " ").capitalize() for i in sorted(set(rows["instrument"]))}
+    out = section.country_findings(rows, primaries=dict.fromkeys(labels, "log_employment"), labels=labels,
+                                   country="AT")
+    summary = out[0]
+    assert "id='summary'" in summary._repr_html_()
+    assert len(summary.items) == len(labels)
+    assert all("Verdict:" in i for i in summary.items)
+
+
+@pytest.mark.slow
+def test_a_report_on_an_agencys_own_file_has_no_banner(tmp_path: Path) -> None:
+    """The real instrument notebook on a register extract (a CSV, so no simulator tag): data_source is
+    ``file`` on every evidence row, and neither the report nor the landing page carries the banner."""
+    import yaml
+
+    from ipf_eval.pipeline import build_plan, run_batch
+
+    params = tmp_path / "params"
+    for sub in ("countries", "instruments"):
+        (params / sub).mkdir(parents=True)
+        for f in (PROJECT / "params" / sub).glob("*.yaml"):
+            data = yaml.safe_load(f.read_text())
+            if sub == "instruments":
+                data["estimator"]["bootstrap"] = False
+            (params / sub / f.name).write_text(yaml.safe_dump(data))
+    sample = simulate_firms(seed=5, n_firms=12_000).evaluation_sample("AT", "loan_guarantee")
+    (tmp_path / "data").mkdir()
+    sample.rename(columns={"firm_id": "FirmNo"}).to_csv(tmp_path / "data" / "register.csv", index=False)
+    country = yaml.safe_load((params / "countries" / "AT.yaml").read_text())
+    country["data"] = {"source": "file", "path": "data/register.csv", "columns": {"FirmNo": "firm_id"}}
+    (params / "countries" / "AT.yaml").write_text(yaml.safe_dump(country))
+    batch = {"countries": ["AT"], "instruments": ["loan_guarantee"], "output_dir": "reports",
+             "data_dirs": ["data"], "workers": 0, "timeout": 300, "seed": 7, "synthesis": False,
+             "case_studies": []}
+    (params / "batch.yaml").write_text(yaml.safe_dump(batch))
+    report = run_batch(build_plan(params / "batch.yaml", project_root=tmp_path,
+                                  notebooks_dir=PROJECT / "notebooks"), progress=False)
+    assert report.exit_code == 0, report.summary_table()
+    out = tmp_path / "reports"
+    evidence = pd.read_csv(out / "evidence.csv")
+    assert set(evidence["data_source"]) == {"file"}
+    page = (out / "AT" / "loan_guarantee.html").read_text()
+    assert "id=\"summary\"" in page or "id='summary'" in page
+    for html_page in (page, (out / "index.html").read_text(), (out / "AT" / "index.html").read_text()):
+        assert "data-banner" not in html_page
+        assert "simulated firms" not in html_page

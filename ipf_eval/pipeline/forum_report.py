@@ -11,19 +11,26 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from ipf_eval.pipeline import formatting as fmt
 from ipf_eval.pipeline.display import Table, Text
+from ipf_eval.pipeline.summary import Section
 from ipf_eval.synthesis.country import country_verdicts
 from ipf_eval.synthesis.forum import FamilySelection, PooledHeadlines, TransferMatrix
 
 __all__ = [
     "PLOTTED_OUTCOMES",
+    "RANKING_RULE",
+    "country_findings",
     "country_overview",
     "country_recommendations",
     "effects_plot",
+    "heterogeneity_words",
     "pooled_table",
     "ranked_table",
+    "recommendations_section",
     "selection_text",
     "side_by_side",
     "transfer_table",
@@ -140,3 +147,71 @@ def ranked_table(ranked: pd.DataFrame, *, top: int = 10) -> list[object]:
                                 "grade rests on checks that could not be computed"),
             Text("\n".join(f"{r['rank']}. {_E(str(r['wording']))}"
                            for r in ranked.head(top).to_dict(orient="records")))]
+
+
+def country_findings(headlines: pd.DataFrame, *, primaries: Mapping[str, str], labels: Mapping[str, str],
+                     country: str) -> list[object]:
+    """Return the country report's first section (``<section id="summary">``): a finding per instrument.
+
+    Each row: the instrument, its primary outcome's headline effect in units with its interval, the evidence
+    grade, the cost per outcome where the effect is distinguishable from zero, and the verdict.
+    """
+    from ipf_eval.pipeline.summary import findings_rows
+
+    rows = findings_rows(headlines, {(country, i): o for i, o in primaries.items()})
+    if not len(rows):
+        return [Section("summary", "Findings", ("No instrument of this country has evidence yet.",))]
+    name = {str(i): labels.get(str(i), str(i)) for i in rows["instrument"]}
+    items = tuple(f"{name[str(r['instrument'])]} ({r['outcome']}): {r['effect']}; evidence {r['grade']}"
+                  + (f"; cost {r['cost']}" if r["cost"] else "") + f". Verdict: {r['verdict']}."
+                  for r in rows.to_dict(orient="records"))
+    table = rows.assign(instrument=rows["instrument"].map(lambda i: labels.get(str(i), str(i))))
+    return [Section("summary", "Findings", items),
+            Table(table.drop(columns=["country", "data_source"]),
+                  "headline estimate of each instrument's primary outcome (the design's own estimator where "
+                  "it ran), its evidence grade, cost per outcome and the verdict of the country rules")]
+
+
+def heterogeneity_words(i2: float) -> str:
+    """Describe I² (a share) in words, after the Cochrane Handbook's rough guide."""
+    if not np.isfinite(i2):
+        return "heterogeneity not estimable (one country)"
+    share = f"I² = {100 * i2:.0f} %"
+    words = ("little" if i2 < 0.3 else "moderate" if i2 < 0.5 else "substantial" if i2 < 0.75 else
+             "considerable")
+    return f"{words} variation between countries ({share})"
+
+
+RANKING_RULE = ("Ranked by the strength of the verdict (works, promising, no evidence of an effect, "
+                "inconclusive, harmful), then by the weakest evidence grade behind it (stronger evidence "
+                "first), then by cost per outcome (cheaper first), then by the pooled effect relative to its "
+                "standard error. 'Works' needs the pooled interval to exclude zero, every country's grade at "
+                "Maryland level 3 or better, and at least 3 countries whose own interval excludes zero.")
+
+
+def recommendations_section(ranked: pd.DataFrame, *, top: int = 10) -> Section:
+    """Return the forum's recommendations, the synthesis' first section (``<section id="recommendations">``).
+
+    Each recommendation gives its verdict in words, the pooled effect in units with its interval and
+    prediction interval, the heterogeneity in words, the weakest grade behind it, the cost per outcome
+    where one exists, and the notes (missing checks, one country only).
+    """
+    items = []
+    for r in ranked.head(top).to_dict(orient="records"):
+        shown = fmt.outcome_display(str(r["outcome"]))
+        effect = fmt.effect_in_units(float(r["estimate"]), float(r["ci_low"]), float(r["ci_high"]),
+                                     scale=shown.scale, unit=shown.unit)
+        pi = ""
+        if np.isfinite(r.get("pi_low", np.nan)) and np.isfinite(r.get("pi_high", np.nan)):
+            band = fmt.effect_in_units(float(r["estimate"]), float(r["pi_low"]), float(r["pi_high"]),
+                                       scale=shown.scale, unit=shown.unit)
+            ends = band.text.split("interval ", 1)[-1].removesuffix(")").replace(" to ", " and ", 1)
+            pi = f"; in a new country the effect would likely lie between {ends}"
+        cost = r.get("cost_per_unit", np.nan)
+        cost_text = f"; median cost per outcome {fmt.euro(float(cost))}" if np.isfinite(cost) else ""
+        wording = str(r["wording"]).replace(str(r["outcome"]), shown.label).replace("_", " ")
+        items.append(f"{int(r['rank'])}. {wording} Pooled over {int(r['k'])} countries: "
+                     f"{shown.label} {effect.text}{pi}; {heterogeneity_words(float(r.get('i2', np.nan)))}; "
+                     f"weakest grade: Maryland level {int(r['min_grade'])}{cost_text}.")
+    lead = RANKING_RULE if len(ranked) else "No instrument was evaluated in enough countries to rank."
+    return Section("recommendations", "Recommendations for the forum", tuple(items), lead)
