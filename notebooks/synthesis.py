@@ -21,7 +21,6 @@ params = "../params/batch.yaml"  # the batch file: its countries are synthesised
 evidence_dir = "evidence"  # the evidence records of the instrument evaluations
 
 # %%
-import matplotlib.pyplot as plt
 
 from ipf_eval.evidence import evidence_frame, evidence_table, read_evidence
 from ipf_eval.pipeline import batch_settings
@@ -55,13 +54,10 @@ show(section.pooled_table(pooled))
 # ## Forest plots
 
 # %%
-for (inst, outcome), meta in pooled.metas.items():
-    used = pooled.table.loc[(pooled.table["instrument"] == inst) & (pooled.table["outcome"] == outcome)]
-    estimators = used["estimator"].iloc[0].split(" (")[0]
-    meta.plot(ax=plt.subplots(figsize=(6.5, 3.0))[1])
-    plt.title(f"{inst}: {outcome} ({estimators})")
-    report.caption(f"Forest plot of {inst} on {outcome}: country headline estimates ({estimators}) and the "
-                   f"pooled effect; source: evidence records of the instrument evaluations.")
+for inst, outcome in pooled.metas:
+    drawn = section.forest(selection.kept, pooled, instrument=inst, outcome=outcome)
+    if drawn is not None:
+        report.figure(drawn[0], alt=drawn[1], caption=drawn[2])
 
 # %% [markdown]
 # ## Transferability

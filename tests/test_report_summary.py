@@ -195,3 +195,22 @@ def test_a_report_on_an_agencys_own_file_has_no_banner(tmp_path: Path) -> None:
     for html_page in (page, (out / "index.html").read_text(), (out / "AT" / "index.html").read_text()):
         assert "data-banner" not in html_page
         assert "simulated firms" not in html_page
+
+
+def test_the_synthesis_forest_plots_carry_alt_text() -> None:
+    from ipf_eval.pipeline import forum_report as section
+    from ipf_eval.pipeline.figures import Figure
+    from ipf_eval.synthesis import forum
+
+    rows = evidence_frame(read_evidence(PROJECT / "notebooks" / "evidence"))
+    kept = forum.select_families(forum.headline_estimates(rows)).kept
+    pooled = forum.pool_headlines(kept)
+    inst, outcome = next(iter(pooled.metas))
+    drawn = section.forest(kept, pooled, instrument=inst, outcome=outcome)
+    assert drawn is not None
+    fig, alt, caption = drawn
+    n = int(((kept["instrument"] == inst) & (kept["outcome"] == outcome)).sum())
+    assert f"Chart of {n} estimates" in alt
+    assert "pooled" in caption
+    assert 'alt="Chart of' in Figure.from_matplotlib(fig, alt=alt, caption=caption, number=1)._repr_html_()
+    assert section.forest(kept, pooled, instrument="no_such", outcome=outcome) is None

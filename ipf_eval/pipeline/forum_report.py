@@ -27,6 +27,7 @@ __all__ = [
     "country_overview",
     "country_recommendations",
     "effects_plot",
+    "forest",
     "heterogeneity_words",
     "pooled_table",
     "ranked_table",
@@ -215,3 +216,31 @@ def recommendations_section(ranked: pd.DataFrame, *, top: int = 10) -> Section:
                      f"weakest grade: Maryland level {int(r['min_grade'])}{cost_text}.")
     lead = RANKING_RULE if len(ranked) else "No instrument was evaluated in enough countries to rank."
     return Section("recommendations", "Recommendations for the forum", tuple(items), lead)
+
+
+def forest(kept: pd.DataFrame, pooled: PooledHeadlines, *, instrument: str,
+           outcome: str) -> tuple[Any, str, str] | None:
+    """Return one instrument and outcome's forest figure, alt text and caption (``None`` if not pooled).
+
+    One row per country's headline estimate and the pooled random-effects estimate (a diamond) with its
+    prediction interval, in the outcome's units (:func:`ipf_eval.pipeline.figures.forest_figure`).
+    """
+    from ipf_eval.pipeline import figures
+
+    meta = pooled.metas.get((instrument, outcome))
+    if meta is None:
+        return None
+    rows = kept.loc[(kept["instrument"] == instrument) & (kept["outcome"] == outcome),
+                    ["country", "estimate", "ci_low", "ci_high"]].reset_index(drop=True)
+    pooled_row = meta.to_frame().iloc[0]
+    shown = fmt.outcome_display(outcome)
+    unit = shown.unit or None
+    fig = figures.forest_figure(rows, pooled=pooled_row, outcome_label=shown.label, scale=shown.scale,
+                                unit=unit)
+    alt = figures.forest_alt(rows, pooled=pooled_row, outcome_label=shown.label, scale=shown.scale, unit=unit)
+    used = pooled.table.loc[(pooled.table["instrument"] == instrument) & (pooled.table["outcome"] == outcome)]
+    estimator = str(used["estimator"].iloc[0]) if len(used) else ""
+    caption = (f"{instrument.replace('_', ' ').capitalize()}: effect on {shown.label} in each country "
+               f"({estimator}) and pooled across {len(rows)} countries (random effects, REML, with the "
+               "prediction interval for a new country); source: the countries' evidence records.")
+    return fig, alt, caption
