@@ -9,33 +9,37 @@ import pytest
 from ipf_eval.errors import DataError, SpecificationError
 from ipf_eval.synthesis.recommendations import VERDICTS, outcome_family, recommendations, verdict
 
-STRONG = {"min_grade_found": 3, "n_agree": 3, "any_strong_single": True}
+STRONG = {"min_grade_found": 3, "n_countries": 3, "any_strong_single": True, "pi_low": 0.01, "pi_high": 0.12}
 
 
 @pytest.mark.parametrize(
     ("ci", "estimate", "facts", "direction", "expected"),
     [
-        # works: interval excludes zero, grade >= 3, three countries agree
+        # works: interval excludes zero, grade >= 3, three countries, prediction interval beneficial
         ((0.02, 0.10), 0.06, STRONG, 1, "works"),
-        # same interval, but only two countries agree -> promising
-        ((0.02, 0.10), 0.06, {**STRONG, "n_agree": 2}, 1, "promising"),
+        # same interval, but only two countries evaluated it -> promising
+        ((0.02, 0.10), 0.06, {**STRONG, "n_countries": 2}, 1, "promising"),
+        # same interval, but it may not work in a new country (prediction interval crosses zero)
+        ((0.02, 0.10), 0.06, {**STRONG, "pi_low": -0.02}, 1, "promising"),
+        # no prediction interval (one country) -> promising
+        ((0.02, 0.10), 0.06, {**STRONG, "pi_low": float("nan"), "pi_high": float("nan")}, 1, "promising"),
         # same interval, weak design (grade 2) -> promising
         ((0.02, 0.10), 0.06, {**STRONG, "min_grade_found": 2}, 1, "promising"),
         # interval includes zero, positive estimate, one strong country significant -> promising
-        ((-0.01, 0.10), 0.045, {**STRONG, "n_agree": 1}, 1, "promising"),
+        ((-0.01, 0.10), 0.045, STRONG, 1, "promising"),
         # interval includes zero, no strong single, precise -> no evidence of an effect
-        ((-0.015, 0.012), -0.001, {**STRONG, "n_agree": 0, "any_strong_single": False}, 1,
+        ((-0.015, 0.012), -0.001, {**STRONG, "any_strong_single": False}, 1,
          "no evidence of an effect"),
         # interval includes zero, wide -> inconclusive
-        ((-0.08, 0.09), 0.005, {**STRONG, "n_agree": 0, "any_strong_single": False}, 1, "inconclusive"),
+        ((-0.08, 0.09), 0.005, {**STRONG, "any_strong_single": False}, 1, "inconclusive"),
         # negative estimate: a strong single beneficial country does not make it promising
-        ((-0.08, 0.01), -0.035, {**STRONG, "n_agree": 1}, 1, "inconclusive"),
+        ((-0.08, 0.01), -0.035, STRONG, 1, "inconclusive"),
         # adverse and strong design -> harmful
         ((-0.10, -0.02), -0.06, STRONG, 1, "harmful"),
         # adverse but weak design -> inconclusive
         ((-0.10, -0.02), -0.06, {**STRONG, "min_grade_found": 1}, 1, "inconclusive"),
         # smaller is better (exit risk): a negative interval is beneficial
-        ((-0.05, -0.03), -0.04, STRONG, -1, "works"),
+        ((-0.05, -0.03), -0.04, {**STRONG, "pi_low": -0.06, "pi_high": -0.01}, -1, "works"),
         ((0.03, 0.05), 0.04, STRONG, -1, "harmful"),
     ],
 )
@@ -45,9 +49,9 @@ def test_verdict_rules(ci, estimate, facts, direction, expected) -> None:
 
 
 def test_verdict_thresholds_are_parameters() -> None:
-    facts = {**STRONG, "n_agree": 2}
-    assert verdict(ci_low=0.01, ci_high=0.1, estimate=0.05, min_agree=2, **facts) == "works"
-    null = {"min_grade_found": 3, "n_agree": 0, "any_strong_single": False}
+    facts = {**STRONG, "n_countries": 2}
+    assert verdict(ci_low=0.01, ci_high=0.1, estimate=0.05, min_countries=2, **facts) == "works"
+    null = {"min_grade_found": 3, "n_countries": 3, "any_strong_single": False}
     assert verdict(ci_low=-0.04, ci_high=0.04, estimate=0.0, negligible=0.05, **null) == \
         "no evidence of an effect"
     assert verdict(ci_low=-0.04, ci_high=0.04, estimate=0.0, negligible=0.03, **null) == "inconclusive"
@@ -102,8 +106,12 @@ def test_recommendations_rank_and_words() -> None:
     assert by.loc["loan_guarantee", "verdict"] == "works"
     assert by.loc["innovation_voucher", "verdict"] == "works"
     assert by.loc["growth_coaching", "verdict"] == "no evidence of an effect"
-    # both "works": the cheaper instrument per unit ranks first
+    # both "works": ranked by grade-weighted value for money, not by how many countries are significant
     assert list(table["instrument"][:2]) == ["innovation_voucher", "loan_guarantee"]
+    works = table.loc[table["verdict"] == "works"].set_index("instrument")
+    expected = (1e6 / works["cost_per_unit"]) / (1e6 / works["cost_per_unit"]).groupby(
+        works["outcome"]).transform("median") * works["min_grade"] / 5
+    np.testing.assert_allclose(works["value_score"], expected, rtol=1e-12)
     assert list(table["rank"]) == [1, 2, 3]
     assert set(table["verdict"]) <= set(VERDICTS)
     assert table["wording"].str.len().min() > 20
@@ -115,7 +123,7 @@ def test_recommendations_rank_and_words() -> None:
 def test_recommendations_single_country_is_noted() -> None:
     ev = _evidence().query("country == 'AT' and instrument == 'loan_guarantee'")
     row = recommendations(ev).to_frame().iloc[0]
-    assert row["verdict"] == "promising"  # interval excludes zero but only one country agrees
+    assert row["verdict"] == "promising"  # interval excludes zero but only one country evaluated it
     assert "one country only" in row["notes"]
 
 

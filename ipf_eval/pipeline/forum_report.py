@@ -14,15 +14,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval.evidence.cost_basis import COST_UNITS
 from ipf_eval.pipeline import formatting as fmt
 from ipf_eval.pipeline.display import Table, Text
-from ipf_eval.pipeline.summary import Section
+from ipf_eval.pipeline.summary import Section, money
 from ipf_eval.synthesis.country import country_verdicts
 from ipf_eval.synthesis.forum import FamilySelection, PooledHeadlines, TransferMatrix
 
 __all__ = [
     "PLOTTED_OUTCOMES",
     "RANKING_RULE",
+    "UNITS",
     "country_findings",
     "country_overview",
     "country_recommendations",
@@ -38,6 +40,10 @@ __all__ = [
 ]
 
 _E = html.escape
+
+#: A cost unit in the plural, as in "66 jobs per EUR 1 million".
+UNITS: Mapping[str, str] = {"job": "jobs", "euro_rd": "euro of R&D", "exporter": "exporters",
+                            "euro_equity": "euro of equity raised"}
 
 #: Outcomes measured in log points or shares, drawn on one axis in the country report.
 PLOTTED_OUTCOMES: tuple[str, ...] = ("log_employment", "log_turnover", "exporter", "export_share", "alive")
@@ -185,9 +191,13 @@ def heterogeneity_words(i2: float) -> str:
 
 RANKING_RULE = ("Ranked by the strength of the verdict (works, promising, no evidence of an effect, "
                 "inconclusive, harmful), then by the weakest evidence grade behind it (stronger evidence "
-                "first), then by cost per outcome (cheaper first), then by the pooled effect relative to its "
-                "standard error. 'Works' needs the pooled interval to exclude zero, every country's grade at "
-                "Maryland level 3 or better, and at least 3 countries whose own interval excludes zero.")
+                "first), then by value for money weighted by the evidence: the pooled effect per euro "
+                "(outcomes per EUR 1 million of programme cost) relative to the typical instrument with the "
+                "same outcome, times the weakest grade over 5; outcomes without a cost come after those with "
+                "one. 'Works' needs the pooled interval to exclude zero, every "
+                "country's grade at Maryland level 3 or better, at least 3 countries, and a prediction "
+                "interval that excludes zero too: it would likely work in a new country. No rule counts "
+                "significant results.")
 
 
 def recommendations_section(ranked: pd.DataFrame, *, top: int = 10) -> Section:
@@ -209,7 +219,15 @@ def recommendations_section(ranked: pd.DataFrame, *, top: int = 10) -> Section:
             ends = band.text.split("interval ", 1)[-1].removesuffix(")").replace(" to ", " and ", 1)
             pi = f"; in a new country the effect would likely lie between {ends}"
         cost = r.get("cost_per_unit", np.nan)
-        cost_text = f"; median cost per outcome {fmt.euro(float(cost))}" if np.isfinite(cost) else ""
+        unit = COST_UNITS[str(r["outcome"])].unit if str(r["outcome"]) in COST_UNITS else ""
+        cost_text = ""
+        if np.isfinite(cost):
+            index = float(r.get("value_index", np.nan))
+            cost_text = (f"; median cost per outcome {money(float(cost))}, "
+                         f"{fmt.number(float(r['units_per_million']))} {UNITS.get(unit, unit)} per EUR 1 "
+                         "million"
+                         + (f" ({fmt.number(index)} times the typical instrument for this outcome)"
+                            if np.isfinite(index) else ""))
         wording = str(r["wording"]).replace(str(r["outcome"]), shown.label).replace("_", " ")
         items.append(f"{int(r['rank'])}. {wording} Pooled over {int(r['k'])} countries: "
                      f"{shown.label} {effect.text}{pi}; {heterogeneity_words(float(r.get('i2', np.nan)))}; "

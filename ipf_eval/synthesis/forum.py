@@ -245,8 +245,10 @@ def ranked_recommendations(frame: pd.DataFrame) -> tuple[RecommendationTable, pd
         ``estimator``).
     """
     graded = frame.dropna(subset=["grade"]).astype({"grade": int})
+    if "cost_per_outcome" in graded.columns:  # each country's cost per outcome of its headline estimate
+        graded = graded.assign(cost_per_unit=graded["cost_per_outcome"])
     columns = ["country", "instrument", "outcome", "estimate", "std_error", "grade",
-               *[c for c in ("checks_missing",) if c in graded.columns]]
+               *[c for c in ("checks_missing", "cost_per_unit") if c in graded.columns]]
     recs = recommendations(graded[columns])
     used = (graded.groupby(["instrument", "outcome"])["estimator"].agg(lambda e: ", ".join(sorted(set(e))))
             .rename("estimator").reset_index())

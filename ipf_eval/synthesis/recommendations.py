@@ -6,12 +6,14 @@ evidence always gives the same words.  The verdicts, from strongest to weakest:
 
 ``works``
     The pooled confidence interval excludes zero on the beneficial side, the weakest contributing
-    evidence grade is at least ``min_grade`` (Maryland scale, default 3) and at least ``min_agree``
-    countries (default 3) found a beneficial effect whose own interval excludes zero.
+    evidence grade is at least ``min_grade`` (Maryland scale, default 3), at least ``min_countries``
+    countries (default 3) evaluated the instrument, and the prediction interval (where the effect in a new
+    country would lie) is beneficial too.  Nothing counts how many countries' own estimates are
+    significant: small countries' imprecise estimates carry their weight in the pooled estimate.
 ``promising``
-    The pooled point estimate is beneficial and either the pooled interval excludes zero but the grade or
-    agreement condition of ``works`` fails, or at least one country with grade ≥ ``min_grade`` found a
-    beneficial effect whose interval excludes zero.
+    The pooled point estimate is beneficial and either the pooled interval excludes zero but a condition
+    of ``works`` fails, or at least one country with grade ≥ ``min_grade`` found a beneficial effect whose
+    interval excludes zero.
 ``no evidence of an effect``
     The pooled interval includes zero and lies within ±``negligible`` (a precise null).
 ``inconclusive``
@@ -19,6 +21,13 @@ evidence always gives the same words.  The verdicts, from strongest to weakest:
 ``harmful``
     The pooled interval excludes zero on the adverse side and the weakest grade is at least ``min_grade``;
     with a weaker grade the verdict is ``inconclusive`` with a note.
+
+**Ranking.**  By verdict, then by the weakest evidence grade behind it (stronger evidence first), then by
+value for money: the pooled effect per euro (units per EUR 1 million of programme cost, from the
+countries' costs per outcome) relative to the median of the instruments with the same outcome, times the
+weakest grade over 5 (``value_score``; outcomes without a cost unit after those with one); then by the
+pooled z-statistic.  Effects per euro in different units (jobs, euro of R&D, exporters) are made
+comparable by the ratio to instruments with the same outcome.
 
 A note ``effects vary across countries`` is added when I² ≥ 75 % and the prediction interval crosses zero,
 and a note naming the countries and checks when a contributing grade rests on checks that could not be
@@ -78,11 +87,13 @@ def verdict(
     ci_high: float,
     estimate: float,
     min_grade_found: int,
-    n_agree: int,
+    n_countries: int,
     any_strong_single: bool,
+    pi_low: float = math.nan,
+    pi_high: float = math.nan,
     direction: int = 1,
     min_grade: int = 3,
-    min_agree: int = 3,
+    min_countries: int = 3,
     negligible: float = 0.02,
 ) -> Verdict:
     """Apply the verdict rules of this module to one pooled estimate.
@@ -93,13 +104,15 @@ def verdict(
         Pooled confidence interval and point estimate.
     min_grade_found
         Weakest evidence grade (Maryland scale 1-5) among the contributing estimates.
-    n_agree
-        Number of countries whose own estimate is beneficial with an interval excluding zero.
+    n_countries
+        Number of countries whose estimates were pooled.
     any_strong_single
         Whether at least one country with grade ≥ ``min_grade`` found a beneficial effect excluding zero.
+    pi_low, pi_high
+        The pooled prediction interval (``nan`` when it cannot be estimated, e.g. one country).
     direction
         ``+1`` when larger values are beneficial, ``-1`` when smaller are (e.g. exit risk).
-    min_grade, min_agree, negligible
+    min_grade, min_countries, negligible
         Thresholds of the rules (see the module docstring).
 
     Returns
@@ -119,9 +132,11 @@ def verdict(
             f"The pooled interval must be finite with ci_low <= ci_high, got ({ci_low!r}, {ci_high!r})."
         )
     lo, hi, est = (ci_low, ci_high, estimate) if direction == 1 else (-ci_high, -ci_low, -estimate)
+    pi_lo = pi_low if direction == 1 else -pi_high
     strong_design = min_grade_found >= min_grade
     if lo > 0:
-        return "works" if strong_design and n_agree >= min_agree else "promising"
+        transfers = math.isfinite(pi_lo) and pi_lo > 0
+        return "works" if strong_design and n_countries >= min_countries and transfers else "promising"
     if hi < 0:
         return "harmful" if strong_design else "inconclusive"
     if est > 0 and any_strong_single:
@@ -171,6 +186,22 @@ class RecommendationTable(ResultMixin):
 _REQUIRED = ("country", "instrument", "outcome", "estimate", "std_error", "grade")
 
 
+def _value_for_money(table: pd.DataFrame) -> pd.DataFrame:
+    r"""Add ``units_per_million``, ``value_index`` and ``value_score`` (see the module's ranking rule).
+
+    ``units_per_million`` is :math:`10^6 / c` with :math:`c` the countries' median cost per outcome;
+    ``value_index`` divides it by the median over the instruments with the same outcome (1 = typical value
+    for money for that outcome); ``value_score`` multiplies the index by the weakest grade over 5.
+    """
+    cost = table["cost_per_unit"].astype(float)
+    per_million = np.where(np.isfinite(cost) & (cost > 0), 1e6 / cost.where(cost > 0, np.nan), np.nan)
+    out = table.assign(units_per_million=per_million)
+    typical = out.groupby("outcome")["units_per_million"].transform("median")
+    out["value_index"] = out["units_per_million"] / typical
+    out["value_score"] = out["value_index"] * out["min_grade"] / 5.0
+    return out
+
+
 def _missing_checks(grp: pd.DataFrame) -> str:
     """Which countries' grades rest on missing checks, and which: ``"AT (balance), DK (pre_trends)"``."""
     if "checks_missing" not in grp.columns:
@@ -203,7 +234,7 @@ def recommendations(
     method: Literal["reml", "dl", "pm"] = "reml",
     directions: Mapping[str, int] | None = None,
     min_grade: int = 3,
-    min_agree: int = 3,
+    min_countries: int = 3,
     negligible: float = 0.02,
     alpha: float = 0.05,
 ) -> RecommendationTable:
@@ -220,7 +251,7 @@ def recommendations(
         :func:`ipf_eval.synthesis.meta_analysis`.
     directions
         Outcome → ``+1`` (larger is better, the default) or ``-1`` (smaller is better).
-    min_grade, min_agree, negligible
+    min_grade, min_countries, negligible
         Thresholds of the verdict rules (see :func:`verdict`).
     alpha
         Level of the intervals.
@@ -228,9 +259,10 @@ def recommendations(
     Returns
     -------
     RecommendationTable
-        Ranked: by verdict strength, then the weakest contributing grade (stronger evidence first), then
-        cost per unit (cheaper first), then the pooled z-statistic; ``checks_missing`` lists the countries
-        whose grade rests on missing checks.
+        Ranked: by verdict strength, then the weakest grade, then grade-weighted value for money
+        (``value_score``; rows without a cost per outcome after those with one), then the pooled z-statistic;
+        ``units_per_million``, ``value_index`` and ``value_score`` show the value for money, and
+        ``checks_missing`` lists the countries whose grade rests on missing checks.
 
     Raises
     ------
@@ -242,7 +274,7 @@ def recommendations(
     Notes
     -----
     With one country the pooled estimate is that country's estimate (no heterogeneity can be estimated) and
-    ``works`` is impossible unless ``min_agree`` is 1.
+    ``works`` is impossible (no prediction interval, and fewer than ``min_countries`` countries).
 
     References
     ----------
@@ -280,9 +312,11 @@ def recommendations(
                       "pi_low": np.nan, "pi_high": np.nan, "i2": np.nan, "tau2": np.nan}
         v = verdict(
             ci_low=float(pooled["ci_low"]), ci_high=float(pooled["ci_high"]),
-            estimate=float(pooled["estimate"]), min_grade_found=int(grades.min()),
-            n_agree=int(beneficial.sum()), any_strong_single=bool((beneficial & (grades >= min_grade)).any()),
-            direction=direction, min_grade=min_grade, min_agree=min_agree, negligible=negligible,
+            estimate=float(pooled["estimate"]), min_grade_found=int(grades.min()), n_countries=len(grp),
+            any_strong_single=bool((beneficial & (grades >= min_grade)).any()),
+            pi_low=float(pooled["pi_low"]) if pooled.get("pi_low") is not None else math.nan,
+            pi_high=float(pooled["pi_high"]) if pooled.get("pi_high") is not None else math.nan,
+            direction=direction, min_grade=min_grade, min_countries=min_countries, negligible=negligible,
         )
         notes = []
         pi_low, pi_high = pooled.get("pi_low"), pooled.get("pi_high")
@@ -308,17 +342,18 @@ def recommendations(
         })
     table = pd.DataFrame(rows)
     if len(table):
+        table = _value_for_money(table)
         table["_strength"] = table["verdict"].map(VERDICTS.index)
-        table["_z"] = -(table["estimate"] / table["std_error"]).abs()
-        table["_cost"] = table["cost_per_unit"].fillna(np.inf)
+        table["_score"] = -table["value_score"].fillna(-np.inf)
         table["_grade"] = -table["min_grade"]
-        table = table.sort_values(["_strength", "_grade", "_cost", "_z", "instrument", "outcome"],
+        table["_z"] = -(table["estimate"] / table["std_error"]).abs()
+        table = table.sort_values(["_strength", "_grade", "_score", "_z", "instrument", "outcome"],
                                   kind="mergesort")
-        table = table.drop(columns=["_strength", "_grade", "_z", "_cost"]).reset_index(drop=True)
+        table = table.drop(columns=["_strength", "_score", "_grade", "_z"]).reset_index(drop=True)
         table.insert(0, "rank", np.arange(1, len(table) + 1))
     spec = Specification(
         estimator="recommendations",
-        arguments={"method": method, "min_grade": min_grade, "min_agree": min_agree,
+        arguments={"method": method, "min_grade": min_grade, "min_countries": min_countries,
                    "negligible": negligible, "alpha": alpha, "directions": directions},
         n_obs=len(evidence), n_units=int(evidence["country"].nunique()),
     )
