@@ -31,6 +31,7 @@ __all__ = [
     "effects_plot",
     "forest",
     "heterogeneity_words",
+    "in_units",
     "pooled_table",
     "ranked_table",
     "recommendations_section",
@@ -64,9 +65,11 @@ def side_by_side(headlines: pd.DataFrame, *, country_name: str, labels: Mapping[
     """Return the headline estimate of every instrument and outcome, and a warning when estimands differ."""
     if not len(headlines):
         return []
-    side = headlines.assign(instrument=headlines["instrument"].map(lambda i: labels.get(i, i)))
-    side = side[["instrument", "outcome", "estimator", "term", "estimand", "estimate", "ci_low", "ci_high",
-                 "p_value", "evidence_grade"]]
+    side = headlines.assign(instrument=headlines["instrument"].map(lambda i: labels.get(i, i)),
+                            effect=in_units(headlines), outcome=headlines["outcome"].map(
+                                lambda o: fmt.outcome_display(str(o)).label))
+    side = side[["instrument", "outcome", "estimator", "term", "estimand", "effect", "p_value",
+                 "evidence_grade"]]
     out: list[object] = [Table(side, f"evidence records of {country_name}'s instrument evaluations: per "
                                      "instrument and outcome the headline estimate, the one its evidence "
                                      "grade belongs to (att_gt: staggered DiD, simple aggregation; rct: the "
@@ -121,7 +124,12 @@ def selection_text(selection: FamilySelection) -> list[Text]:
 def pooled_table(pooled: PooledHeadlines) -> list[object]:
     """Return the random-effects pooled estimate per instrument and outcome."""
     notes = [Text(f"> {_E(e)}") for e in pooled.errors]
-    return [*notes, Table(pooled.table, "random-effects meta-analysis (REML) of the countries' headline "
+    table = pooled.table
+    if len(table):
+        table = table.assign(effect=in_units(table), outcome=table["outcome"].map(
+            lambda o: fmt.outcome_display(str(o)).label))
+        table = table[["instrument", "outcome", "estimator", "estimand", "countries", "effect", "p_value"]]
+    return [*notes, Table(table, "random-effects meta-analysis (REML) of the countries' headline "
                                         "estimates, one estimator per instrument and outcome: att_gt = "
                                         "staggered DiD (Callaway-Sant'Anna), the average effect on "
                                         "supported firms over the years since support; rct late = a "
@@ -144,16 +152,31 @@ def transfer_table(matrix: TransferMatrix) -> list[object]:
 
 def ranked_table(ranked: pd.DataFrame, *, top: int = 10) -> list[object]:
     """Return the ranked recommendations and the wording of the first ``top``."""
-    cols = ["rank", "instrument", "outcome", "estimator", "verdict", "k", "estimate", "ci_low", "ci_high",
-            "i2", "min_grade", *[c for c in ("checks_missing",) if c in ranked.columns]]
-    return [Table(ranked[cols], "recommendations (ipf_eval.synthesis.recommendations) from the pooled "
-                                "headline estimates above (one estimator per instrument and outcome): "
-                                "random-effects pooling, the weakest Maryland grade among the countries' "
-                                "estimates (min_grade; each grade rests on the checks its design requires), "
-                                "agreement across at least 3 countries; checks_missing: countries whose "
-                                "grade rests on checks that could not be computed"),
+    cols = ["rank", "instrument", "outcome", "estimator", "verdict", "k", "effect", "i2", "min_grade",
+            "value_index", *[c for c in ("checks_missing",) if c in ranked.columns]]
+    shown = ranked.assign(effect=in_units(ranked) if len(ranked) else [],
+                          outcome=ranked["outcome"].map(lambda o: fmt.outcome_display(str(o)).label))
+    return [Table(shown.reindex(columns=cols), "recommendations (ipf_eval.synthesis.recommendations) from "
+                                               "the pooled headline estimates above (one estimator per "
+                                               "instrument and outcome): random-effects pooling; min_grade: "
+                                               "the weakest Maryland grade among the countries' estimates "
+                                               "(each rests on the checks its design requires); "
+                                               "value_index: outcomes per euro relative to the typical "
+                                               "instrument with the same outcome; checks_missing: "
+                                               "countries whose grade rests on checks that could not be "
+                                               "computed"),
             Text("\n".join(f"{r['rank']}. {_E(str(r['wording']))}"
                            for r in ranked.head(top).to_dict(orient="records")))]
+
+
+def in_units(rows: pd.DataFrame, *, alpha: float = 0.05) -> list[str]:
+    """Return each row's effect and interval in the units people use (percent, euro, percentage points)."""
+    out = []
+    for r in rows.to_dict(orient="records"):
+        shown = fmt.outcome_display(str(r["outcome"]))
+        out.append(fmt.effect_in_units(float(r["estimate"]), float(r["ci_low"]), float(r["ci_high"]),
+                                       scale=shown.scale, unit=shown.unit, alpha=alpha).text)
+    return out
 
 
 def country_findings(headlines: pd.DataFrame, *, primaries: Mapping[str, str], labels: Mapping[str, str],
