@@ -152,10 +152,12 @@ def transfer_table(matrix: TransferMatrix) -> list[object]:
 
 def ranked_table(ranked: pd.DataFrame, *, top: int = 10) -> list[object]:
     """Return the ranked recommendations and the wording of the first ``top``."""
-    cols = ["rank", "instrument", "outcome", "estimator", "verdict", "k", "effect", "i2", "min_grade",
+    cols = ["rank", "instrument", "outcome", "estimator", "verdict", "k", "effect", "variation", "min_grade",
             "value_index", *[c for c in ("checks_missing",) if c in ranked.columns]]
     shown = ranked.assign(effect=in_units(ranked) if len(ranked) else [],
-                          outcome=ranked["outcome"].map(lambda o: fmt.outcome_display(str(o)).label))
+                          outcome=ranked["outcome"].map(lambda o: fmt.outcome_display(str(o)).label),
+                          variation=ranked["i2"].map(lambda v: heterogeneity_words(float(v)))
+                          if len(ranked) else [])
     return [Table(shown.reindex(columns=cols), "recommendations (ipf_eval.synthesis.recommendations) from "
                                                "the pooled headline estimates above (one estimator per "
                                                "instrument and outcome): random-effects pooling; min_grade: "
