@@ -51,3 +51,26 @@ def make_project(root: Path, countries: dict[str, list[str]] | None = None, *,
         shutil.copytree(FIXTURES, root / "notebooks", ignore=shutil.ignore_patterns("*.py"),
                         dirs_exist_ok=True)
     return write_yaml(root / "params" / "batch.yaml", data)
+
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def real_project(root: Path, batch: dict[str, Any], *, n_firms: int | None = 12_000) -> Path:
+    """Copy the default parameters into ``root/params`` (small simulated data, no bootstrap) with ``batch``.
+
+    For tests that run the real notebooks (``notebooks_dir=PROJECT / "notebooks"``) on a few countries and
+    instruments; returns the batch file.
+    """
+    params = root / "params"
+    for sub in ("countries", "instruments"):
+        (params / sub).mkdir(parents=True)
+        for f in (PROJECT / "params" / sub).glob("*.yaml"):
+            data = yaml.safe_load(f.read_text())
+            if sub == "countries" and n_firms is not None:
+                data["data"]["n_firms"] = n_firms
+            elif sub == "instruments":
+                data["estimator"]["bootstrap"] = False
+            (params / sub / f.name).write_text(yaml.safe_dump(data))
+    (params / "batch.yaml").write_text(yaml.safe_dump(batch))
+    return params / "batch.yaml"

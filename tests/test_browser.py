@@ -20,8 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-import yaml
-from _pipeline_helpers import make_project
+from _pipeline_helpers import make_project, real_project
 
 from ipf_eval.pipeline import build_plan, run_batch
 
@@ -188,29 +187,14 @@ def test_full_batch_reports_in_a_browser(browser: _Page) -> None:
 def test_real_notebooks_in_a_browser(browser: _Page, tmp_path: Path) -> None:
     """The real notebooks on one simulated country, one instrument of each design and its country report:
     banner, summary block, findings table, alt text, and no inf, nan, warnings or .000 counts."""
-    batch = _real_project(tmp_path)
+    batch = real_project(tmp_path, {"countries": ["AT"],
+                                    "instruments": ["loan_guarantee", "innovation_voucher", "rd_grant"],
+                                    "output_dir": "reports", "workers": 2, "timeout": 300, "seed": 7,
+                                    "synthesis": True, "case_studies": []})
     report = run_batch(build_plan(batch, project_root=tmp_path, notebooks_dir=PROJECT / "notebooks"),
                        progress=False)
     assert report.exit_code == 0, report.summary_table()
     assert _check_folder(browser, tmp_path / "reports", simulated=True) >= 3
-
-
-def _real_project(tmp_path: Path) -> Path:
-    params = tmp_path / "params"
-    for sub in ("countries", "instruments"):
-        (params / sub).mkdir(parents=True)
-        for f in (PROJECT / "params" / sub).glob("*.yaml"):
-            data = yaml.safe_load(f.read_text())
-            if sub == "countries":
-                data["data"]["n_firms"] = 12_000
-            else:
-                data["estimator"]["bootstrap"] = False
-            (params / sub / f.name).write_text(yaml.safe_dump(data))
-    batch = {"countries": ["AT"], "instruments": ["loan_guarantee", "innovation_voucher", "rd_grant"],
-             "output_dir": "reports", "workers": 2, "timeout": 300, "seed": 7, "synthesis": True,
-             "case_studies": []}
-    (params / "batch.yaml").write_text(yaml.safe_dump(batch))
-    return params / "batch.yaml"
 
 
 def test_checker_sees_faults(browser: _Page, tmp_path: Path) -> None:

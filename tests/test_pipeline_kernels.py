@@ -10,7 +10,7 @@ from typing import Any
 import nbformat
 import psutil
 import pytest
-import yaml
+from _pipeline_helpers import real_project
 from nbformat.v4 import new_code_cell, new_notebook
 
 from ipf_eval.pipeline import _kernels
@@ -154,31 +154,15 @@ def test_kernel_recycled_after_max_runs(tmp_path: Path, warm: None, monkeypatch:
     assert pids[0] == pids[1] != pids[2]
 
 
-def _real_project(tmp_path: Path) -> Path:
-    """A copy of the default parameters restricted to two Norwegian instruments, small simulated data."""
-    params = tmp_path / "params"
-    for sub in ("countries", "instruments"):
-        (params / sub).mkdir(parents=True)
-        for f in (PROJECT / "params" / sub).glob("*.yaml"):
-            data = yaml.safe_load(f.read_text())
-            if sub == "countries":
-                data["data"]["n_firms"] = 12_000
-            else:
-                data["estimator"]["bootstrap"] = False
-            (params / sub / f.name).write_text(yaml.safe_dump(data))
-    batch = {"countries": ["NO"], "instruments": ["growth_coaching", "rd_grant"], "output_dir": "reports",
-             "workers": 0, "timeout": 300, "seed": 7, "synthesis": False, "case_studies": []}
-    (params / "batch.yaml").write_text(yaml.safe_dump(batch))
-    return params / "batch.yaml"
-
-
 @pytest.mark.slow
 def test_real_notebooks_give_identical_evidence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  warm: None) -> None:
     """Fresh kernels, then warm kernels re-running the same batch in the same folder: byte-identical evidence
     and reports (the second run keeps the first run's evidence time stamp, its inputs being the same)."""
     monkeypatch.setattr(runner_mod, "_library_fingerprint", lambda: "pinned")
-    batch = _real_project(tmp_path)
+    batch = real_project(tmp_path, {"countries": ["NO"], "instruments": ["growth_coaching", "rd_grant"],
+                                    "output_dir": "reports", "workers": 0, "timeout": 300, "seed": 7,
+                                    "synthesis": False, "case_studies": []})
     out = tmp_path / "reports"
     outputs = {}
     for mode, reuse in (("fresh", False), ("warm", True)):

@@ -163,27 +163,21 @@ def test_a_report_on_an_agencys_own_file_has_no_banner(tmp_path: Path) -> None:
     """The real instrument notebook on a register extract (a CSV, so no simulator tag): data_source is
     ``file`` on every evidence row, and neither the report nor the landing page carries the banner."""
     import yaml
+    from _pipeline_helpers import real_project
 
     from ipf_eval.pipeline import build_plan, run_batch
 
-    params = tmp_path / "params"
-    for sub in ("countries", "instruments"):
-        (params / sub).mkdir(parents=True)
-        for f in (PROJECT / "params" / sub).glob("*.yaml"):
-            data = yaml.safe_load(f.read_text())
-            if sub == "instruments":
-                data["estimator"]["bootstrap"] = False
-            (params / sub / f.name).write_text(yaml.safe_dump(data))
+    batch = real_project(tmp_path, {"countries": ["AT"], "instruments": ["loan_guarantee"],
+                                    "output_dir": "reports", "data_dirs": ["data"], "workers": 0,
+                                    "timeout": 300, "seed": 7, "synthesis": False, "case_studies": []},
+                         n_firms=None)
+    params = batch.parent
     sample = simulate_firms(seed=5, n_firms=12_000).evaluation_sample("AT", "loan_guarantee")
     (tmp_path / "data").mkdir()
     sample.rename(columns={"firm_id": "FirmNo"}).to_csv(tmp_path / "data" / "register.csv", index=False)
     country = yaml.safe_load((params / "countries" / "AT.yaml").read_text())
     country["data"] = {"source": "file", "path": "data/register.csv", "columns": {"FirmNo": "firm_id"}}
     (params / "countries" / "AT.yaml").write_text(yaml.safe_dump(country))
-    batch = {"countries": ["AT"], "instruments": ["loan_guarantee"], "output_dir": "reports",
-             "data_dirs": ["data"], "workers": 0, "timeout": 300, "seed": 7, "synthesis": False,
-             "case_studies": []}
-    (params / "batch.yaml").write_text(yaml.safe_dump(batch))
     report = run_batch(build_plan(params / "batch.yaml", project_root=tmp_path,
                                   notebooks_dir=PROJECT / "notebooks"), progress=False)
     assert report.exit_code == 0, report.summary_table()

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ipf_eval.evidence import InstrumentEvidence
+from ipf_eval.evidence.cost_basis import COST_UNITS
 from ipf_eval.pipeline import formatting as fmt
 from ipf_eval.pipeline.grade_box import level_meaning
 from ipf_eval.synthesis.country import VERDICT_WORDS, CountryVerdict, country_verdicts
@@ -135,13 +136,7 @@ def verdict_sentence(verdict: CountryVerdict, label: str) -> str:
     return f"{label}: {verdict_words(verdict)}."
 
 
-def _costed() -> frozenset[str]:
-    from ipf_eval.evidence.cost_basis import COST_UNITS
-
-    return frozenset(COST_UNITS)
-
-
-_COSTED = _costed()
+_COSTED = frozenset(COST_UNITS)
 
 
 def _order(heads: pd.DataFrame, primary: str, outcomes: Sequence[str]) -> pd.DataFrame:
