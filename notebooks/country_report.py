@@ -46,11 +46,10 @@ headlines = frame.loc[frame["headline"]].reset_index(drop=True)
 
 # %%
 show(section.side_by_side(headlines, country_name=cp.name, labels=labels))
-if len(headlines):
-    section.effects_plot(headlines, country_name=cp.name, labels=labels)
-    report.caption(f"Headline estimates of {cp.name}'s instruments on outcomes measured in log points or "
-                   "shares, with their intervals (euro outcomes are in the table); the estimator is named "
-                   "in each label; source: instrument evaluations.")
+# Each instrument's effects in the outcomes' units (percent, percentage points); euro effects: the table.
+drawn = section.effects_plot(headlines, country_name=cp.name, labels=labels)
+if drawn is not None:
+    report.figure(drawn[0], alt=drawn[1], caption=drawn[2])
 
 # %% [markdown]
 # ## Recommendations for the agency

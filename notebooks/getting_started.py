@@ -21,12 +21,11 @@
 params = "../params/batch.yaml"  # the batch file: the country's simulated data settings come from it
 
 # %%
-import matplotlib.pyplot as plt
-
 from ipf_eval import aggregate, att_gt, validate_panel
 from ipf_eval.data.provenance import read_provenance, true_value
 from ipf_eval.pipeline import instrument_run
 from ipf_eval.pipeline.display import Text, data_banner, setup_notebook, show
+from ipf_eval.pipeline.figures import event_study_alt, event_study_figure
 
 report = setup_notebook()
 run = instrument_run(params, country="AT", instrument="loan_guarantee")
@@ -51,10 +50,12 @@ show(Text(f"<small>Source: att_gt on the simulated panel. The simulator's true e
           f"is {true_att:.3f}; the estimate is {overall.to_frame()['estimate'].iloc[0]:.3f}.</small>"))
 
 # %%
-aggregate(res, kind="dynamic", min_e=-4, max_e=4).plot(ax=plt.subplots()[1])
-plt.title("Loan guarantees, Austria (simulated): employment effect by years since support")
-report.caption("Event study on simulated data; the true effect builds up over four years. Source: "
-               "simulate_firms.")
+dynamic = aggregate(res, kind="dynamic", min_e=-4, max_e=4)  # employment is in logs: shown in percent
+report.figure(event_study_figure(dynamic, outcome_label="employment", scale="log"),
+              alt=event_study_alt(dynamic, outcome_label="employment", scale="log"),
+              caption="Loan guarantees, Austria (simulated): effect on employment by years since support, in "
+                      "percent. Event study on simulated data; the true effect builds up over four years. "
+                      "Source: simulate_firms.")
 
 # %% [markdown]
 # ## Technical appendix

@@ -21,7 +21,6 @@
 params = "../params/batch.yaml"  # the batch file: its seed drives the bootstrap
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 from linearmodels import PanelOLS
 
@@ -29,6 +28,7 @@ from ipf_eval import aggregate, att_gt
 from ipf_eval.datasets import michigan_training_grants
 from ipf_eval.pipeline import load_batch_file
 from ipf_eval.pipeline.display import Table, Text, setup_notebook, show
+from ipf_eval.pipeline.figures import event_study_alt, event_study_figure
 
 report = setup_notebook()
 seed = load_batch_file(params).seed
@@ -67,10 +67,12 @@ dyn = aggregate(cs, kind="dynamic")
 show(Table(dyn.to_frame()[["term", "ci_kind", "estimate", "std_error", "ci_low", "ci_high"]],
            "att_gt on the log scrap rate, never-supported comparison firms, multiplier bootstrap (999 "
            "draws)"))
-dyn.plot(ax=plt.subplots()[1])
-plt.title("Michigan training grants: log scrap rate by years since the grant")
-report.caption("Event study of the log scrap rate around the training grant; source: Holzer et al. (1993) "
-               "data via linearmodels.")
+# The scrap rate is in logs: effects are shown in percent, and lower is better (less scrap).
+report.figure(event_study_figure(dyn, outcome_label="the scrap rate", scale="log"),
+              alt=event_study_alt(dyn, outcome_label="the scrap rate", scale="log"),
+              caption="Michigan training grants: effect on the scrap rate by years since the grant, in "
+                      "percent (below zero: less scrap, which is better), against never-supported firms; "
+                      "source: Holzer et al. (1993) data via linearmodels.")
 
 # %% [markdown]
 # Both approaches agree in sign: training grants lowered scrap rates, by more in the year after the grant. The

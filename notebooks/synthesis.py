@@ -35,7 +35,11 @@ show(data_banner(evidence_frame(records)["data_source"]))
 # Each evaluation's headline estimate per outcome; estimators that estimate different things are not pooled.
 selection = forum.select_families(forum.headline_estimates(evidence_frame(records), countries=countries))
 recs, ranked = forum.ranked_recommendations(selection.kept)
-show(section.recommendations_section(ranked))
+# What each pooled instrument would likely do in each member's SME mix: the same countries and estimator.
+matrix = forum.transferability_matrix(
+    evidence_table(records, "heterogeneity"), evidence_table(records, "population_mix"), kept=selection.kept,
+    countries=countries, between={(r["instrument"], r["outcome"]): r["tau2"] for _, r in ranked.iterrows()})
+show(section.recommendations_section(ranked, transfer=matrix))
 
 # %% [markdown]
 # ## What was pooled
@@ -61,14 +65,13 @@ for inst, outcome in pooled.metas:
 
 # %% [markdown]
 # ## Transferability
-# What an instrument would likely do in each country's SME population: size-class effects (staggered DiD per
-# size class, whatever the headline design) pooled across the countries that evaluated it (random effects per
-# size class), reweighted to the target country's mix of micro, small and medium firms. A flag marks targets
-# whose mix puts weight on size classes no source could estimate (extrapolation).
+# What each pooled instrument would likely do in each country's SME population, from the same evaluations as
+# its recommendation: each country's size-class effects with the pooled estimator (the lottery's, the scored
+# call's or the staggered DiD), pooled per size class (random effects) and reweighted to the target
+# country's mix of micro, small and medium firms. The likely range adds the variation between countries of
+# the pooled estimate. A flag marks targets whose mix puts weight on size classes no source could estimate.
 
 # %%
-matrix = forum.transferability_matrix(evidence_table(records, "heterogeneity"),
-                                      evidence_table(records, "population_mix"), countries=countries)
 show(section.transfer_table(matrix))
 
 # %% [markdown]

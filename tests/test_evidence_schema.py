@@ -95,11 +95,11 @@ def test_empty_tables_have_their_columns(name: str) -> None:
 
 def test_record_round_trip_and_csv(tmp_path: Path) -> None:
     het = [{"country": "NO", "instrument": "beta", "outcome": "log_employment", "size_class": "micro",
-            "estimator": "att_gt_dr", "estimate": 0.1, "std_error": 0.02, "ci_low": 0.06, "ci_high": 0.14,
-            "true_value": 0.11, "note": ""},
+            "estimator": "att_gt_dr", "term": "att", "estimate": 0.1, "std_error": 0.02, "ci_low": 0.06,
+            "ci_high": 0.14, "true_value": 0.11, "note": ""},
            {"country": "NO", "instrument": "beta", "outcome": "log_employment", "size_class": "medium",
-            "estimator": None, "estimate": None, "std_error": None, "ci_low": None, "ci_high": None,
-            "true_value": None, "note": "fewer than 20 supported firms: not estimated"}]
+            "estimator": None, "term": "att", "estimate": None, "std_error": None, "ci_low": None,
+            "ci_high": None, "true_value": None, "note": "fewer than 20 supported firms: not estimated"}]
     rows = [estimate_row("NO", "beta", "y1", estimate=0.2), estimate_row("NO", "beta", "y0")]
     write_evidence(tmp_path / "NO__beta.json", record("NO", "beta", rows=rows, heterogeneity=het))
     write_evidence(tmp_path / "AT__alpha.json", record("AT", "alpha"))

@@ -104,7 +104,8 @@ def test_no_firm_level_rows(name: str) -> None:
     for cell in _outputs(_load(name)):
         for out in cell:
             html_text = str(out.get("data", {}).get("text/html", ""))
-            assert not re.search(r"<th>\s*firm_id\s*</th>", html_text), f"{name} shows a firm_id column"
+            header = re.search(r"<th>\s*(firm_id|Firm id)\s*</th>", html_text)
+            assert not header, f"{name} shows a firm_id column"
             assert "firm_id" not in str(out.get("data", {}).get("text/plain", "")).split("\n")[0]
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from ipf_eval.data import simulate_firms
-from ipf_eval.evidence import evaluate_instrument, evidence_frame, read_evidence
+from ipf_eval.evidence import evaluate_instrument, evidence_frame, evidence_table, read_evidence
 from ipf_eval.pipeline.display import Table, data_banner
 from ipf_eval.pipeline.summary import (
     cost_sentence,
@@ -127,9 +127,16 @@ def test_the_synthesis_opens_on_its_recommendations() -> None:
     from ipf_eval.pipeline import forum_report as section
     from ipf_eval.synthesis import forum
 
-    rows = evidence_frame(read_evidence(PROJECT / "notebooks" / "evidence"))
-    _, ranked = forum.ranked_recommendations(forum.select_families(forum.headline_estimates(rows)).kept)
-    rec = section.recommendations_section(ranked, top=5)
+    records = read_evidence(PROJECT / "notebooks" / "evidence")
+    rows = evidence_frame(records)
+    kept = forum.select_families(forum.headline_estimates(rows)).kept
+    _, ranked = forum.ranked_recommendations(kept)
+    countries = sorted(set(rows["country"]))
+    matrix = forum.transferability_matrix(
+        evidence_table(records, "heterogeneity"), evidence_table(records, "population_mix"), kept=kept,
+        countries=countries,
+        between={(r["instrument"], r["outcome"]): r["tau2"] for _, r in ranked.iterrows()})
+    rec = section.recommendations_section(ranked, top=5, transfer=matrix)
     assert "id='recommendations'" in rec._repr_html_()
     assert rec.lead == section.RANKING_RULE
     assert len(rec.items) == min(5, len(ranked))
@@ -139,6 +146,17 @@ def test_the_synthesis_opens_on_its_recommendations() -> None:
     assert "Maryland level" in first
     for bad in ("log_", "inf", "nan", "))"):
         assert bad not in " ".join(rec.items)
+    # each recommendation says what its pooled evaluations predict in every member's SME mix
+    for item, r in zip(rec.items, ranked.head(5).to_dict(orient="records"), strict=True):
+        assert "in each member's mix of micro, small and medium firms" in item
+        predicted = matrix.for_group(r["instrument"], r["outcome"])
+        assert len(predicted) == len(countries)
+        for code in countries:
+            assert f"{code} " in item.split("medium firms", 1)[1]
+    table = section.transfer_table(matrix)[-1]
+    shown = table.frame
+    assert {"95 % interval", "likely range in that country", "estimated by"} <= set(shown.columns)
+    assert not any("log_" in str(v) for v in shown.to_numpy().ravel())
     assert section.heterogeneity_words(0.1).startswith("little")
     assert section.heterogeneity_words(0.6).startswith("substantial")
     assert section.heterogeneity_words(0.9).startswith("considerable")

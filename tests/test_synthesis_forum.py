@@ -94,17 +94,7 @@ def test_pool_headlines_is_the_meta_analysis_of_each_group(frame: pd.DataFrame) 
     assert few.table.empty  # fewer than 3 countries: nothing pooled
 
 
-def test_transferability_matrix_reweights_pooled_size_class_effects(records: list[dict[str, object]]) -> None:
-    het = evidence_table(records, "heterogeneity")
-    mix = evidence_table(records, "population_mix")
-    countries = ["AT", "DK", "ES", "FI", "NO", "PL"]
-    matrix = transferability_matrix(het, mix, countries=countries)
-    assert not matrix.errors
-    cells = matrix.cells
-    assert set(cells["target"]) == set(countries)
-    # one cell by hand: export support in Poland
-    one = cells.loc[(cells["instrument"] == "export_support") & (cells["target"] == "PL")].iloc[0]
-    src = het.loc[(het["instrument"] == "export_support") & het["std_error"].gt(0)]
+def _pooled_by_hand(src: pd.DataFrame) -> pd.DataFrame:
     pooled = []
     for size, sub in src.groupby("size_class", sort=True):
         if len(sub) >= 2:
@@ -113,15 +103,74 @@ def test_transferability_matrix_reweights_pooled_size_class_effects(records: lis
         else:
             pooled.append({"size_class": size, "estimate": sub["estimate"].iloc[0],
                            "std_error": sub["std_error"].iloc[0]})
+    return pd.DataFrame(pooled)
+
+
+COUNTRIES = ["AT", "DK", "ES", "FI", "NO", "PL"]
+
+
+@pytest.fixture(scope="module")
+def transfer_inputs(records: list[dict[str, object]], frame: pd.DataFrame
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[tuple[str, str], float]]:
+    kept = select_families(headline_estimates(frame)).kept
+    _, ranked = ranked_recommendations(kept)
+    between = {(r["instrument"], r["outcome"]): r["tau2"] for _, r in ranked.iterrows()}
+    return (evidence_table(records, "heterogeneity"), evidence_table(records, "population_mix"), kept,
+            between)
+
+
+def test_transferability_reweights_the_pooled_estimators_size_class_effects(
+        transfer_inputs: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[tuple[str, str], float]]
+) -> None:
+    het, mix, kept, between = transfer_inputs
+    matrix = transferability_matrix(het, mix, kept=kept, countries=COUNTRIES, between=between)
+    assert not matrix.errors
+    cells = matrix.cells
+    assert set(cells["target"]) == set(COUNTRIES)
+    # every prediction rests on the family and countries of the pooled estimate its recommendation uses
+    for (inst, outcome), grp in cells.groupby(["instrument", "outcome"]):
+        pooled = kept.loc[(kept["instrument"] == inst) & (kept["outcome"] == outcome)]
+        assert set(grp["family"]) == set(pooled["family"])
+        assert set(", ".join(grp["sources"]).split(", ")) <= set(pooled["country"])
+    designs = set(cells["family"])
+    assert {"att_gt", "rct late", "rdd robust"} <= designs  # the design's own estimators, not the DiD
+    # one cell by hand: the R&D grant's (a scored call's) effect on R&D spending in Poland
+    one = cells.loc[(cells["instrument"] == "rd_grant") & (cells["outcome"] == "rd_spending")
+                    & (cells["target"] == "PL")].iloc[0]
+    sources = kept.loc[(kept["instrument"] == "rd_grant") & (kept["outcome"] == "rd_spending"), "country"]
+    src = het.loc[(het["instrument"] == "rd_grant") & (het["outcome"] == "rd_spending")
+                  & (het["estimator"] == "rdd") & het["country"].isin(sources) & het["std_error"].gt(0)]
     target = mix.loc[mix["country"] == "PL"].drop_duplicates("size_class")[["size_class", "share"]]
-    tr = transferability(pd.DataFrame(pooled), target_mix=target.reset_index(drop=True),
-                         cells=("size_class",),
-                         on_extrapolation="ignore")
+    tr = transferability(_pooled_by_hand(src), target_mix=target.reset_index(drop=True),
+                         cells=("size_class",), on_extrapolation="ignore")
     assert one["estimate"] == tr.estimate
+    assert one["ci_low"] == tr.ci_low
     assert one["extrapolated"] == tr.extrapolation
-    wide = matrix.wide()
-    assert list(wide.columns) == ["instrument", "outcome", *sorted(countries)]
-    assert transferability_matrix(het.iloc[0:0], mix, countries=countries).wide().empty
+    tau2 = between[("rd_grant", "rd_spending")]
+    half = 1.959963984540054 * np.sqrt(tr.std_error ** 2 + tau2)
+    assert one["pi_low"] == pytest.approx(tr.estimate - half, rel=1e-12)
+    assert one["pi_high"] - one["pi_low"] >= one["ci_high"] - one["ci_low"]
+
+
+def test_transferability_ignores_other_estimators_and_countries(
+        transfer_inputs: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[tuple[str, str], float]]
+) -> None:
+    het, mix, kept, _ = transfer_inputs
+    base = transferability_matrix(het, mix, kept=kept, countries=COUNTRIES).cells
+    # a DiD size-class row for the lottery, and a row from a country the pool left out, change nothing
+    extra = het.loc[het["estimator"] == "rct"].head(3).assign(estimator="att_gt_dr", term="att",
+                                                              estimate=99.0)
+    inst = str(extra["instrument"].iloc[0])
+    outsider = sorted(set(COUNTRIES) - set(kept.loc[kept["instrument"] == inst, "country"]))
+    others = extra.assign(country=outsider[0], estimator="rct", term="late") if outsider else extra.iloc[0:0]
+    extra = extra.assign(country="ZZ")
+    moved = transferability_matrix(pd.concat([het, extra, others], ignore_index=True), mix, kept=kept,
+                                   countries=COUNTRIES).cells
+    pd.testing.assert_frame_equal(base, moved)
+    empty = transferability_matrix(het.iloc[0:0], mix, kept=kept, countries=COUNTRIES)
+    assert empty.cells.empty
+    assert len(empty.errors) == kept.groupby(["instrument", "outcome"]).ngroups
+    assert "no size-class estimates of" in empty.errors[0]
 
 
 def test_ranked_recommendations_name_their_estimators(frame: pd.DataFrame) -> None:

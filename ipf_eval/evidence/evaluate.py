@@ -48,7 +48,7 @@ from ipf_eval.evidence.headline import (
     headline_term,
     mark_headlines,
 )
-from ipf_eval.evidence.heterogeneity import size_class_effects
+from ipf_eval.evidence.heterogeneity import SizeClassEffect, design_size_class_effects, size_class_effects
 from ipf_eval.evidence.instrument_evidence import InstrumentEvidence, Provenance, SampleSummary
 from ipf_eval.evidence.parameters import (
     CostOverride,
@@ -322,16 +322,10 @@ def evaluate_instrument(
                 notes.add("matched", f"No combined row: {matched.combined_error}")
 
     with notes.step("heterogeneity"):
-        effects = size_class_effects(checked, lambda sub: fit(sub, yname=primary, bootstrap=False))
-    for eff in effects:
-        if eff.fallback_reason:
-            notes.add("heterogeneity", f"{primary} ({eff.size_class}): {est.est_method} is not estimable "
-                                       f"({eff.fallback_reason}); using regression adjustment (reg) instead.")
-    het = pd.DataFrame([{"country": country, "instrument": inst.name, "outcome": primary,
-                         "size_class": e.size_class, "estimator": e.estimator, "estimate": e.estimate,
-                         "std_error": e.std_error, "ci_low": e.ci_low, "ci_high": e.ci_high,
-                         "true_value": _truth(tag, "att_gt", "att", primary, e.size_class), "note": e.note}
-                        for e in effects])
+        het = _size_class_table(checked, data, fit, design_est, country=country, instrument=inst.name,
+                                outcomes=[o for o in outcomes if o in fits or o in design_est.cross_sections],
+                                covariates=covariates, seed=seed, alpha=est.alpha, tag=tag, notes=notes,
+                                est_method=est.est_method)
     mix = population_mix(population if population is not None else data)
     mix_table = pd.DataFrame({"country": country, "instrument": inst.name, "size_class": list(mix.index),
                               "share": mix.to_numpy(dtype=float)})
@@ -405,6 +399,39 @@ def evaluate_instrument(
         honest=did_assessment.honest.get(primary), placebo=design_assessment.placebo, rd_plot=rd_plot,
         event_study=dynamic, robustness=robust, matched=matched, input_additionality=additionality,
         reach=reach, tables=tables, notes=notes.frozen(), specification=spec)
+
+
+def _size_class_table(checked: Any, data: pd.DataFrame, fit: Any, design_est: Any, *, country: str,
+                      instrument: str, outcomes: list[str], covariates: list[str], seed: int, alpha: float,
+                      tag: SampleProvenance | None, notes: _Notes, est_method: str) -> pd.DataFrame:
+    # each outcome's size-class effects with its headline's estimator (the forum pools and reweights them)
+    terms: dict[str, str] = {}
+    for outcome in outcomes:
+        own = design_est.rows.loc[design_est.rows["outcome"] == outcome, "term"].tolist()
+        term = headline_term(design_est.estimator, own) if own else None
+        if term is not None:
+            terms[outcome] = term
+    by_outcome: dict[str, tuple[SizeClassEffect, ...]] = dict(design_size_class_effects(
+        design_est, data, terms=terms, covariates=covariates, seed=seed, alpha=alpha))
+    for outcome in outcomes:
+        if outcome in terms:
+            continue
+        by_outcome[outcome] = size_class_effects(checked, partial(fit, yname=outcome, bootstrap=False))
+        for eff in by_outcome[outcome]:
+            if eff.fallback_reason:
+                notes.add("heterogeneity", f"{outcome} ({eff.size_class}): {est_method} is not estimable "
+                                           f"({eff.fallback_reason}); using regression adjustment (reg) "
+                                           "instead.")
+    rows = []
+    for outcome in outcomes:
+        for e in by_outcome[outcome]:
+            family = "att_gt" if outcome not in terms else str(design_est.estimator)
+            rows.append({"country": country, "instrument": instrument, "outcome": outcome,
+                         "size_class": e.size_class, "estimator": e.estimator, "term": e.term,
+                         "estimate": e.estimate, "std_error": e.std_error, "ci_low": e.ci_low,
+                         "ci_high": e.ci_high,
+                         "true_value": _truth(tag, family, e.term, outcome, e.size_class), "note": e.note})
+    return pd.DataFrame(rows)
 
 
 def _rd_plot(cross: pd.DataFrame, *, min_firms: int, notes: _Notes) -> RdPlotData | None:

@@ -11,7 +11,7 @@ table                   one row per
 ``estimates``           estimate (outcome x estimator x term), with its grade, the checks behind it
                         (passed, failed, missing, with the reasons), its sensitivity figures and
                         provenance
-``heterogeneity``       size class of the primary outcome's staggered DiD (estimated or not, and why)
+``heterogeneity``       outcome x size class: the effect by the outcome's headline estimator and term
 ``population_mix``      size class of the country's firms (shares of all firms, for transferability)
 ``delivery``            delivery indicator (applications, median decision days, acceptance rate)
 ``costs``               costed outcome: programme cost per additional unit and its interval
@@ -48,7 +48,7 @@ __all__ = [
 #: Name written into every evidence record.
 SCHEMA_NAME = "ipf_eval.evidence"
 #: Version of the tables below; bump it when a column is added, removed or changes meaning.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Where the data came from: the embedded simulator or the agency's own data.
 DATA_SOURCES: tuple[str, ...] = ("simulated", "file")
@@ -149,7 +149,8 @@ _HETEROGENEITY = pa.DataFrameSchema(
         "instrument": _str(_NAME),
         "outcome": _str(_NAME),
         "size_class": _str(_SIZE),
-        "estimator": _str(pa.Check.str_matches(r"^att_gt_(dr|ipw|reg)$"), nullable=True),
+        "estimator": _str(pa.Check.str_matches(r"^(att_gt_(dr|ipw|reg)|rct|rdd)$"), nullable=True),
+        "term": _str(pa.Check.isin(["att", "itt", "late", "robust"])),
         "estimate": _float(),
         "std_error": _float(pa.Check.ge(0)),
         "ci_low": _float(),

@@ -37,18 +37,23 @@ def _float(v: float) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Table:
-    """A table with the source line every published table carries."""
+    """A table with the source line every published table carries.
+
+    Its HTML headers are the columns in words (:func:`ipf_eval.pipeline.formatting.column_label`); the
+    values are formatted by their columns' names in the data (``p_value`` columns as p-values).
+    """
 
     frame: pd.DataFrame
     source: str
 
     def _repr_html_(self) -> str:
-        from ipf_eval.pipeline.formatting import p_value
+        from ipf_eval.pipeline.formatting import column_label, p_value
 
         frame = self.frame
         p_cols = [c for c in frame.columns if str(c) == "p_value" or str(c).endswith("_p_value")]
         if p_cols:
             frame = frame.assign(**{str(c): frame[c].map(p_value) for c in p_cols})
+        frame = frame.set_axis([column_label(str(c)) for c in frame.columns], axis="columns")
         body = frame.to_html(index=False, na_rep="", float_format=_float, escape=True)
         return f"{body}\n<p><small>Source: {html.escape(self.source)}</small></p>"
 

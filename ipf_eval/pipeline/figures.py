@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
 
 __all__ = ["OKABE_ITO", "SVG_HASHSALT", "Figure", "event_study_alt", "event_study_figure", "forest_alt",
-           "forest_figure"]
+           "forest_figure", "headline_effects_alt", "headline_effects_figure"]
 
 #: The Okabe-Ito colour-blind-safe palette (Okabe and Ito 2008).
 OKABE_ITO: Mapping[str, str] = {
@@ -495,4 +495,249 @@ def forest_alt(rows: pd.DataFrame, *, pooled: Mapping[str, float] | pd.Series | 
         text += f"; the pooled estimate is {units.value(p_est)} ({level} interval {units.span(p_lo, p_hi)})"
         if np.isfinite(pi_lo) and np.isfinite(pi_hi):
             text += f", and a new country's effect is expected between {units.span(pi_lo, pi_hi, ' and ')}"
+    return text + "."
+
+
+#: Each headline estimator in words, as a legend reads it and as a sentence names it, keyed by its family
+#: and, where the family has several headline terms, the term (``"rct late"``).
+_ESTIMATOR_WORDS: Mapping[str, tuple[str, str]] = {
+    "att_gt": ("Staggered DiD: average effect on supported firms since support", "staggered DiD"),
+    "rct late": ("Lottery: one-year effect on firms that used the support", "lottery, effect on users"),
+    "rct itt": ("Lottery: one-year effect of winning the lottery", "lottery, effect of winning"),
+    "rct": ("Lottery: one-year effect", "lottery"),
+    "rdd robust": ("Scored call: one-year effect at the score threshold", "scored call, at the threshold"),
+    "rdd": ("Scored call: one-year effect at the score threshold", "scored call, at the threshold"),
+}
+#: Colour and marker of each estimator family: colour is never the only cue.
+_ESTIMATOR_STYLE: Mapping[str, tuple[str, str]] = {
+    "att_gt": (OKABE_ITO["blue"], "o"), "rct": (OKABE_ITO["vermillion"], "s"),
+    "rdd": (OKABE_ITO["bluish_green"], "D"),
+}
+_OTHER_STYLES = ((OKABE_ITO["reddish_purple"], "^"), (OKABE_ITO["orange"], "v"), (OKABE_ITO["black"], "P"))
+#: The scales drawn, each in its own panel: its x-axis label and the words of its unit.
+_PANELS: Mapping[str, tuple[str, str]] = {"log": ("Effect (%)", "percent"),
+                                          "share": ("Effect (percentage points)", "percentage points")}
+_HEADLINE_COLUMNS = ("instrument", "outcome", "estimator", "estimate", "ci_low", "ci_high")
+
+
+@dataclass(frozen=True)
+class _Point:
+    """One charted estimate: instrument and outcome in words, estimator key, values on the reader's scale."""
+
+    name: str
+    outcome: str
+    key: str
+    estimate: float
+    low: float
+    high: float
+    text: str
+
+    @property
+    def label(self) -> str:
+        """The row's label on the axis: ``"Loan guarantees: employment"``."""
+        return f"{self.name}: {self.outcome}"
+
+
+@dataclass(frozen=True)
+class _Headlines:
+    """The rows of a headline-effects chart, by panel, and those left out of it (with their labels)."""
+
+    panels: dict[str, list[_Point]]
+    levels: list[str]
+    not_estimable: list[str]
+    level: str
+
+
+def _estimator_key(estimator: str, term: str) -> str:
+    family = "att_gt" if estimator.startswith("att_gt") else estimator
+    return f"{family} {term}" if f"{family} {term}" in _ESTIMATOR_WORDS else family
+
+
+def _estimator_words(key: str) -> tuple[str, str]:
+    words = key.replace("_", " ")
+    return _ESTIMATOR_WORDS.get(key, (words[:1].upper() + words[1:], words))
+
+
+def _headline_inputs(rows: Any, labels: Mapping[str, str] | None, alpha: Any, function: str) -> _Headlines:
+    """Check the rows; split them into panels (log, share) and the rows not charted."""
+    from ipf_eval.pipeline.formatting import effect_in_units, outcome_display
+
+    if not isinstance(rows, pd.DataFrame):
+        raise SpecificationError(f"{function}: rows must be a pandas DataFrame; got {type(rows).__name__}.")
+    missing = [c for c in _HEADLINE_COLUMNS if c not in rows.columns]
+    if missing:
+        raise DataError(f"{function}: rows lack the columns {missing!r} (it has columns "
+                        f"{list(rows.columns)!r}); pass the headline rows of the evidence records.")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 < float(alpha) < 1.0:
+        raise SpecificationError(f"{function}: alpha must be a number in (0, 1), e.g. 0.05; got {alpha!r}.")
+    if labels is not None and not isinstance(labels, Mapping):
+        raise SpecificationError(f"{function}: labels must map instrument names to labels; got "
+                                 f"{type(labels).__name__}.")
+    names = dict(labels or {})
+    out = _Headlines(panels={}, levels=[], not_estimable=[], level=f"{100 * (1 - float(alpha)):.10g} %")
+    for r in rows.to_dict(orient="records"):
+        instrument = str(r["instrument"])
+        name = names.get(instrument) or instrument.replace("_", " ")
+        name = name[:1].upper() + name[1:]
+        shown = outcome_display(str(r["outcome"]))
+        label = f"{name} ({shown.label})"
+        if shown.scale not in _PANELS:
+            out.levels.append(label)
+            continue
+        units = _Units(shown.scale, None)
+        with np.errstate(over="ignore", invalid="ignore"):
+            est, lo, hi = units.show([float(r["estimate"]), float(r["ci_low"]), float(r["ci_high"])]).tolist()
+        if not np.isfinite(est):
+            out.not_estimable.append(label)
+            continue
+        b = float(r["estimate"])
+        c_lo, c_hi = float(r["ci_low"]), float(r["ci_high"])
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            lo, hi, c_lo, c_hi = np.nan, np.nan, np.nan, np.nan  # no interval (or one end only): none drawn
+        text = effect_in_units(b, c_lo, c_hi, scale=shown.scale, alpha=float(alpha)).text
+        key = _estimator_key(str(r["estimator"]), str(r.get("term", "")))
+        out.panels.setdefault(shown.scale, []).append(_Point(name, shown.label, key, est, lo, hi, text))
+    if not out.panels:
+        raise DataError(
+            f"{function}: none of the {len(rows)} rows can be charted: it needs at least one finite "
+            f"estimate on an outcome in logs or shares ({len(out.levels)} rows are on outcomes in euro or "
+            f"other levels, {len(out.not_estimable)} not estimable). Show such estimates in a table.")
+    return replace(out, panels={s: out.panels[s] for s in _PANELS if s in out.panels})
+
+
+def headline_effects_figure(rows: pd.DataFrame, *, labels: Mapping[str, str] | None = None,
+                            alpha: float = 0.05) -> MplFigure:
+    """Plot each instrument's headline effect on each outcome, one panel per unit, for non-statisticians.
+
+    Outcomes in logs are drawn in percent (:math:`100(e^{b} - 1)`, both interval ends transformed the same
+    way) in one panel, shares in percentage points in another; each row is an instrument and outcome
+    (``"Loan guarantees: employment"``, top to bottom as given), its estimate and confidence interval
+    coloured and marked by estimator (Okabe-Ito colours, a different marker each), with a line at zero and
+    a legend naming the estimators in words.  Outcomes in euro or other levels are not drawn (their units
+    differ from row to row: show them in a table), nor are rows without a finite estimate; a row without a
+    finite interval is drawn as a point.
+
+    Parameters
+    ----------
+    rows
+        One row per headline estimate with ``instrument``, ``outcome`` (its display and scale from
+        :func:`ipf_eval.pipeline.formatting.outcome_display`), ``estimator`` (``att_gt_<method>``, ``rct``,
+        ``rdd``), ``estimate``, ``ci_low``, ``ci_high`` on the model scale, and optionally ``term`` (a
+        lottery's ``late`` or ``itt``), e.g. the headline rows of the evidence records.
+    labels
+        Instrument names in words (``{"loan_guarantee": "Loan guarantees"}``); other instruments are shown
+        with underscores as spaces.
+    alpha
+        Level of the intervals given, for the legend (0.05: 95 %).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure that pyplot does not manage, one panel per unit, 0.3 inch high per row, for
+        :meth:`Figure.from_matplotlib`.
+
+    Raises
+    ------
+    SpecificationError
+        If ``rows`` is not a DataFrame, ``labels`` not a mapping or ``alpha`` not in (0, 1).
+    DataError
+        If ``rows`` lacks a column or has no row that can be charted (none with a finite estimate on an
+        outcome in logs or shares).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"instrument": ["loan_guarantee", "rd_grant"],
+    ...                      "outcome": ["log_employment", "exporter"], "estimator": ["att_gt_dr", "rct"],
+    ...                      "term": ["att", "late"], "estimate": [0.1, 0.02], "ci_low": [0.05, -0.01],
+    ...                      "ci_high": [0.15, 0.05]})
+    >>> fig = headline_effects_figure(rows, labels={"loan_guarantee": "Loan guarantees"})
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['Effect (%)', 'Effect (percentage points)']
+    """
+    from matplotlib import rcParams
+    from matplotlib.figure import Figure as MplFigure
+    from matplotlib.lines import Line2D
+
+    data = _headline_inputs(rows, labels, alpha, "headline_effects_figure")
+    sizes = [len(points) for points in data.panels.values()]
+    fig = MplFigure(figsize=(float(rcParams["figure.figsize"][0]), 0.3 * sum(sizes) + 0.9 * len(sizes) + 0.9),
+                    layout="constrained")
+    axes = fig.subplots(len(sizes), 1, squeeze=False, height_ratios=[n + 1.2 for n in sizes])[:, 0]
+    keys = list(dict.fromkeys(p.key for points in data.panels.values() for p in points))
+    others = iter(_OTHER_STYLES * len(keys))
+    style = {k: _ESTIMATOR_STYLE.get(k.split(" ")[0]) or next(others) for k in keys}
+    black = OKABE_ITO["black"]
+    for ax, (scale, points) in zip(axes, data.panels.items(), strict=True):
+        y = np.arange(len(points), 0, -1, dtype=np.float64)
+        for key in keys:
+            idx = [i for i, p in enumerate(points) if p.key == key]
+            if not idx:
+                continue
+            colour, marker = style[key]
+            drawn = [i for i in idx if np.isfinite(points[i].low)]
+            ax.hlines(y[drawn], [points[i].low for i in drawn], [points[i].high for i in drawn],
+                      colors=colour, linewidth=1.5, gid=f"intervals-{scale}-{key}")
+            ax.plot([points[i].estimate for i in idx], y[idx], linestyle="none", marker=marker, markersize=6,
+                    color=colour, gid=f"estimates-{scale}-{key}", zorder=3)
+        ax.axvline(0.0, color=black, linewidth=0.8, gid=f"zero-line-{scale}")
+        values = [v for p in points for v in (p.estimate, p.low, p.high) if np.isfinite(v)]
+        low, high = min(0.0, *values), max(0.0, *values)
+        pad = 0.08 * (high - low) or 1.0
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_ylim(0.4, len(points) + 0.6)
+        ax.set_yticks(y.tolist(), [_mpl_text(p.label) for p in points])
+        ax.minorticks_off()
+        ax.set_xlabel(_PANELS[scale][0])
+        if len(sizes) > 1:
+            ax.set_title(f"Outcomes in {_PANELS[scale][1]}", loc="left", fontsize="medium")
+    handles = [Line2D([], [], color=style[k][0], marker=style[k][1], linewidth=1.5) for k in keys]
+    names = [_mpl_text(_estimator_words(k)[0]) for k in keys]
+    fig.legend(handles, names, loc="outside lower center", fontsize="small", frameon=False,
+               title=f"Estimate and {data.level} confidence interval, by estimator", title_fontsize="small")
+    return fig
+
+
+def headline_effects_alt(rows: pd.DataFrame, *, labels: Mapping[str, str] | None = None,
+                         alpha: float = 0.05) -> str:
+    """Describe a headline-effects figure for its alt text: every charted estimate with its interval.
+
+    Parameters
+    ----------
+    rows, labels, alpha
+        As for :func:`headline_effects_figure` (and the same errors).
+
+    Returns
+    -------
+    str
+        Per panel (percent, percentage points) each row's instrument, outcome and estimator in words with
+        its effect and interval (``"Loan guarantees, employment (staggered DiD): +10.5 % (95 % interval
+        +5.1 % to +16.2 %)"``), how many intervals exclude zero, and which rows are not charted (outcomes
+        in euro or other levels, estimates that could not be computed).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"instrument": ["loan_guarantee"], "outcome": ["log_employment"],
+    ...                      "estimator": ["att_gt_dr"], "estimate": [0.1], "ci_low": [0.05],
+    ...                      "ci_high": [0.15]})
+    >>> headline_effects_alt(rows, labels={"loan_guarantee": "Loan guarantees"}).split(". ")[1]
+    'In percent: Loan guarantees, employment (staggered DiD): +10.5 % (95 % interval +5.1 % to +16.2 %)'
+    """
+    data = _headline_inputs(rows, labels, alpha, "headline_effects_alt")
+    points = [p for ps in data.panels.values() for p in ps]
+    n = len(points)
+    text = f"Chart of {n} headline effect estimate{'s' * (n > 1)}"
+    for scale, ps in data.panels.items():
+        text += f". In {_PANELS[scale][1]}: " + "; ".join(
+            f"{p.name}, {p.outcome} ({_estimator_words(p.key)[1]}): {p.text}" for p in ps)
+    with_interval = [p for p in points if np.isfinite(p.low)]
+    excl = sum(1 for p in with_interval if p.low > 0 or p.high < 0)
+    if n == 1 and with_interval:
+        text += f". Its {data.level} confidence interval {'excludes' if excl else 'includes'} zero"
+    elif with_interval:
+        text += f". The {data.level} confidence interval excludes zero for {excl} of the {len(with_interval)}"
+        text += " estimates with an interval" if len(with_interval) < n else ""
+    if data.levels:
+        text += f". Not charted, in euro or other units (see the table): {'; '.join(data.levels)}"
+    if data.not_estimable:
+        text += f". Not charted, not estimable: {'; '.join(data.not_estimable)}"
     return text + "."

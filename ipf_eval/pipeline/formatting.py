@@ -27,9 +27,9 @@ import pandas as pd
 
 from ipf_eval.errors import SpecificationError
 
-__all__ = ["MINUS", "MISSING", "OUTCOME_DISPLAY", "EffectInUnits", "OutcomeDisplay", "count",
-           "effect_in_units", "effect_sentence", "euro", "number", "outcome_display", "p_text", "p_value",
-           "percent", "points"]
+__all__ = ["COLUMN_LABELS", "MINUS", "MISSING", "OUTCOME_DISPLAY", "EffectInUnits", "OutcomeDisplay",
+           "column_label", "count", "effect_in_units", "effect_sentence", "euro", "number", "outcome_display",
+           "p_text", "p_value", "percent", "points"]
 
 #: Marker for a value that is missing or cannot be shown (en dash, U+2013).
 MISSING = "\u2013"
@@ -403,3 +403,96 @@ def outcome_display(name: str) -> OutcomeDisplay:
     if not isinstance(name, str) or not name.strip():
         raise SpecificationError(f"outcome_display: name must be a non-empty outcome name; got {name!r}.")
     return OUTCOME_DISPLAY.get(name, OutcomeDisplay(name.replace("_", " ").strip(), "level"))
+
+
+#: Column headers of the report tables in words (the tables' columns keep their snake_case names).  The
+#: interval columns do not state a level: an instrument file may set another ``estimator.alpha``; each
+#: table's source line and the text name it.
+COLUMN_LABELS: Mapping[str, str] = MappingProxyType({
+    # identifiers
+    "country": "Country",
+    "instrument": "Instrument",
+    "outcome": "Outcome",
+    "estimator": "Estimator",
+    "estimand": "What is estimated",
+    "term": "Term",
+    "size_class": "Size class",
+    "cohort": "Support cohort",
+    "call_year": "Call year",
+    "target": "Target country",
+    "event_time": "Years since support",
+    # estimates
+    "estimate": "Estimate",
+    "std_error": "Standard error",
+    "statistic": "Test statistic",
+    "p_value": "p-value",
+    "ci_low": "Interval, low",
+    "ci_high": "Interval, high",
+    "ci_kind": "Interval type",
+    "effect": "Effect",
+    "headline": "Headline estimate",
+    "published": "Published estimate",
+    "published_se": "Published standard error",
+    "n_obs": "Observations",
+    "n_firms": "Firms",
+    "n_supported": "Supported firms",
+    # evidence grades and checks
+    "evidence_grade": "Evidence grade (Maryland 1-5)",
+    "grade": "Evidence grade",
+    "level": "Evidence grade (Maryland 1-5)",
+    "min_grade": "Weakest grade (Maryland 1-5)",
+    "check": "Check",
+    "checks_missing": "Checks not computed",
+    "reason": "Reason",
+    # costs and the synthesis
+    "unit": "Unit",
+    "cost": "Cost per outcome",
+    "cost_per_unit": "Cost per additional unit",
+    "verdict": "Verdict",
+    "rank": "Rank",
+    "k": "Countries",
+    "countries": "Countries",
+    "variation": "Variation between countries",
+    "value_index": "Value for money (typical = 1)",
+    # disclosure control and robustness tables
+    "rule": "Disclosure rule",
+    "type": "Type of comparison",
+    "n_comparisons": "Comparisons",
+    "data_source": "Data source",
+})
+
+
+def column_label(name: str) -> str:
+    """Return a table column's header in words.
+
+    Parameters
+    ----------
+    name
+        The column's name in the data (``"p_value"``, ``"evidence_grade"``).
+
+    Returns
+    -------
+    str
+        Its label in :data:`COLUMN_LABELS` (``"p-value"``, ``"Evidence grade (Maryland 1-5)"``); for any
+        other name the name with underscores as spaces and its first letter capitalised, the rest left as
+        it is (``"call_year"`` -> ``"Call year"``, ``"AT"`` stays ``"AT"``).
+
+    Raises
+    ------
+    SpecificationError
+        If ``name`` is not a string.
+
+    Examples
+    --------
+    >>> column_label("n_obs")
+    'Observations'
+    >>> column_label("supported_firms")
+    'Supported firms'
+    """
+    if not isinstance(name, str):
+        raise SpecificationError(f"column_label: name must be a column name (str); got {name!r} of type "
+                                 f"{type(name).__name__}.  Pass str(column) for other labels.")
+    if name in COLUMN_LABELS:
+        return COLUMN_LABELS[name]
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]

@@ -22,7 +22,6 @@ from ipf_eval.synthesis.country import country_verdicts
 from ipf_eval.synthesis.forum import FamilySelection, PooledHeadlines, TransferMatrix
 
 __all__ = [
-    "PLOTTED_OUTCOMES",
     "RANKING_RULE",
     "UNITS",
     "country_findings",
@@ -37,6 +36,7 @@ __all__ = [
     "recommendations_section",
     "selection_text",
     "side_by_side",
+    "transfer_sentence",
     "transfer_table",
 ]
 
@@ -45,9 +45,6 @@ _E = html.escape
 #: A cost unit in the plural, as in "66 jobs per EUR 1 million".
 UNITS: Mapping[str, str] = {"job": "jobs", "euro_rd": "euro of R&D", "exporter": "exporters",
                             "euro_equity": "euro of equity raised"}
-
-#: Outcomes measured in log points or shares, drawn on one axis in the country report.
-PLOTTED_OUTCOMES: tuple[str, ...] = ("log_employment", "log_turnover", "exporter", "export_share", "alive")
 
 
 def country_overview(records: Sequence[Mapping[str, Any]], *, country: str, country_name: str, agency: str,
@@ -83,21 +80,44 @@ def side_by_side(headlines: pd.DataFrame, *, country_name: str, labels: Mapping[
     return out
 
 
-def effects_plot(headlines: pd.DataFrame, *, country_name: str, labels: Mapping[str, str]) -> Any:
-    """Draw the headline estimates on log-point or share outcomes with their intervals; return the Axes."""
-    import matplotlib.pyplot as plt
+def effects_plot(headlines: pd.DataFrame, *, country_name: str, labels: Mapping[str, str],
+                 alpha: float = 0.05) -> tuple[Any, str, str] | None:
+    """Return the headline effects' figure, alt text and caption (``None`` when no effect can be drawn).
 
-    side = headlines.loc[headlines["outcome"].isin(list(PLOTTED_OUTCOMES))]
-    side = side.assign(instrument=side["instrument"].map(lambda i: labels.get(i, i)))
-    _, ax = plt.subplots(figsize=(7.0, 0.35 * len(side) + 1.0))
-    names = [f"{r['instrument']}: {r['outcome']} ({r['estimator']})" for r in side.to_dict(orient="records")]
-    ax.errorbar(side["estimate"], range(len(side)), xerr=[side["estimate"] - side["ci_low"],
-                side["ci_high"] - side["estimate"]], fmt="o", color="black", capsize=3)
-    ax.axvline(0, color="grey", lw=0.8)
-    ax.set_yticks(range(len(side)), names)
-    ax.invert_yaxis()
-    ax.set_title(f"{country_name}: estimated effects")
-    return ax
+    Each instrument's headline effect on each outcome with its interval, in the outcome's units: outcomes
+    in logs in percent, shares in percentage points, one panel each, the estimator in words
+    (:func:`ipf_eval.pipeline.figures.headline_effects_figure`).  Effects in euro are left to the table,
+    as the caption says; ``alpha`` is the level of the intervals given (0.05: 95 %).
+    """
+    from ipf_eval.pipeline import figures
+
+    if not len(headlines):
+        return None
+    shown = [fmt.outcome_display(str(o)) for o in headlines["outcome"]]
+    finite = np.isfinite(pd.to_numeric(headlines["estimate"], errors="coerce").to_numpy(dtype=np.float64))
+    if not any(ok and s.scale != "level" for ok, s in zip(finite, shown, strict=True)):
+        return None
+    fig = figures.headline_effects_figure(headlines, labels=labels, alpha=alpha)
+    alt = figures.headline_effects_alt(headlines, labels=labels, alpha=alpha)
+
+    def outcomes(*scales: str) -> str:
+        names = list(dict.fromkeys(s.label for s in shown if s.scale in scales))
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+    units = "; ".join(f"{outcomes(scale)} in {words}"
+                      for scale, words in (("log", "percent"), ("share", "percentage points"))
+                      if any(s.scale == scale for s in shown))
+    level = any(s.scale == "level" for s in shown)
+    families = {"att_gt" if str(e).startswith("att_gt") else str(e)
+                for e, s in zip(headlines["estimator"], shown, strict=True) if s.scale != "level"}
+    caption = (f"Headline effect of each of {country_name}'s instruments on each outcome, with its "
+               f"{100 * (1 - alpha):.10g} % confidence interval: {units}. Colour and marker show the "
+               + ("estimator, which differs between instruments and estimates a different effect (see the "
+                  "table above)." if len(families) > 1 else "estimator.")
+               + (f" Effects in euro or other amounts ({outcomes('level')}) are in the table above only."
+                  if level else "")
+               + " Source: the instrument evaluations' evidence records.")
+    return fig, alt, caption
 
 
 def country_recommendations(headlines: pd.DataFrame, records: Sequence[Mapping[str, Any]], *,
@@ -138,16 +158,79 @@ def pooled_table(pooled: PooledHeadlines) -> list[object]:
                                         "bias-corrected. Effects of different rows are different estimands")]
 
 
-def transfer_table(matrix: TransferMatrix) -> list[object]:
-    """Return the predicted effect of each instrument in each target country's SME mix."""
+_FAMILY_WORDS: Mapping[str, str] = {"att_gt": "staggered DiD", "rct late": "lottery, effect on users",
+                                    "rct itt": "lottery, effect of winning",
+                                    "rdd robust": "scored call, at the threshold"}
+
+
+def _value_text(estimate: float, outcome: str) -> str:
+    shown = fmt.outcome_display(outcome)
+    return fmt.effect_in_units(float(estimate), float("nan"), float("nan"), scale=shown.scale,
+                               unit=shown.unit).text.removesuffix(" (interval not available)")
+
+
+def _band_text(row: Mapping[Any, Any], outcome: str, low: str, high: str) -> str:
+    shown = fmt.outcome_display(outcome)
+    band = fmt.effect_in_units(float(row["estimate"]), float(row[low]), float(row[high]), scale=shown.scale,
+                               unit=shown.unit)
+    return band.text.split("interval ", 1)[-1].removesuffix(")")
+
+
+def transfer_table(matrix: TransferMatrix, *, labels: Mapping[str, str] | None = None) -> list[object]:
+    """Return the predicted effect of each pooled instrument and outcome in each target country's SME mix.
+
+    One row per instrument, outcome and target: the reweighted effect in the outcome's units, the interval
+    of the reweighted mean, the prediction interval for that country (adding the between-country variance
+    of the pooled estimate), the estimator family and source countries of the pooled estimate, and whether
+    part of the target's mix had no size-class estimate (extrapolated).
+    """
     notes: list[object] = [Text(f"> {_E(e)}") for e in matrix.errors]
-    if not len(matrix.cells):
-        return [*notes, Text("No size-class estimates in the evidence records yet.")]
-    return [*notes, Table(matrix.wide(), "predicted effect in each target country's SME mix, in the "
-                                         "outcome's units (log points for log outcomes); size-class effects "
-                                         "pooled across source countries from the evidence records; "
-                                         "(extrapolated): part of the target's mix falls in size classes "
-                                         "without a source estimate, whose effect is then not counted")]
+    cells = matrix.cells
+    if not len(cells):
+        return [*notes, Text("No size-class estimates of the pooled estimators in the evidence records yet.")]
+    names = labels or {}
+    rows = [{"instrument": names.get(str(r["instrument"]), str(r["instrument"]).replace("_", " ")),
+             "outcome": fmt.outcome_display(str(r["outcome"])).label, "target": r["target"],
+             "effect in the target's SME mix": _value_text(float(r["estimate"]), str(r["outcome"])),
+             "95 % interval": _band_text(r, str(r["outcome"]), "ci_low", "ci_high"),
+             "likely range in that country": _band_text(r, str(r["outcome"]), "pi_low", "pi_high"),
+             "estimated by": _FAMILY_WORDS.get(str(r["family"]), str(r["family"])),
+             "from": r["sources"],
+             "extrapolated": f"yes ({r['uncovered']})" if r["extrapolated"] else "no"}
+            for r in cells.to_dict(orient="records")]
+    return [*notes, Table(pd.DataFrame(rows),
+                          "each pooled instrument and outcome's size-class effects (micro, small, medium "
+                          "firms), from the same countries and estimator as its pooled estimate, pooled per "
+                          "size class (random effects) and reweighted to the target country's mix of firms; "
+                          "likely range: the 95 % prediction interval, adding the variation between "
+                          "countries of the pooled estimate; extrapolated: part of the target's mix falls in "
+                          "size classes without an estimate, whose effect is then assumed like the others'")]
+
+
+def transfer_sentence(matrix: TransferMatrix | None, instrument: str, outcome: str) -> str:
+    """Return a recommendation's clause: the effect predicted in each member's SME mix, or why none is.
+
+    When every target misses the same size classes, they are named once ("medium firms, 4 % to 7 % of the
+    mixes, had no estimate ..."); otherwise each extrapolated target is marked.
+    """
+    if matrix is None:
+        return ""
+    rows = matrix.for_group(instrument, outcome)
+    if not len(rows):
+        return "; no size-class estimates, so no prediction for each member's SME mix"
+    records = rows.to_dict(orient="records")
+    same = len({str(r["uncovered"]) for r in records}) == 1 and all(r["extrapolated"] for r in records)
+    parts = [f"{_E(str(r['target']))} {_value_text(float(r['estimate']), outcome)}"
+             + (" (extrapolated)" if r["extrapolated"] and not same else "") for r in records]
+    text = ("; in each member's mix of micro, small and medium firms (same countries and estimator): "
+            + ", ".join(parts))
+    if same:
+        shares = 1.0 - rows["covered_share"].astype(float)
+        low, high = fmt.percent(float(shares.min()), decimals=0), fmt.percent(float(shares.max()), decimals=0)
+        span = low if low == high else f"{low} to {high}"
+        text += (f" ({_E(str(records[0]['uncovered']))} firms, {span} of the mixes, had no estimate and are "
+                 "assumed to respond like the others)")
+    return text
 
 
 def ranked_table(ranked: pd.DataFrame, *, top: int = 10) -> list[object]:
@@ -225,12 +308,14 @@ RANKING_RULE = ("Ranked by the strength of the verdict (works, promising, no evi
                 "significant results.")
 
 
-def recommendations_section(ranked: pd.DataFrame, *, top: int = 10) -> Section:
+def recommendations_section(ranked: pd.DataFrame, *, top: int = 10,
+                            transfer: TransferMatrix | None = None) -> Section:
     """Return the forum's recommendations, the synthesis' first section (``<section id="recommendations">``).
 
     Each recommendation gives its verdict in words, the pooled effect in units with its interval and
     prediction interval, the heterogeneity in words, the weakest grade behind it, the cost per outcome
-    where one exists, and the notes (missing checks, one country only).
+    where one exists, the notes (missing checks, one country only), and with ``transfer`` the effect
+    predicted in each member's SME mix from the same pooled evaluations (:func:`transfer_sentence`).
     """
     items = []
     for r in ranked.head(top).to_dict(orient="records"):
@@ -256,7 +341,8 @@ def recommendations_section(ranked: pd.DataFrame, *, top: int = 10) -> Section:
         wording = str(r["wording"]).replace(str(r["outcome"]), shown.label).replace("_", " ")
         items.append(f"{int(r['rank'])}. {wording} Pooled over {int(r['k'])} countries: "
                      f"{shown.label} {effect.text}{pi}; {heterogeneity_words(float(r.get('i2', np.nan)))}; "
-                     f"weakest grade: Maryland level {int(r['min_grade'])}{cost_text}.")
+                     f"weakest grade: Maryland level {int(r['min_grade'])}{cost_text}"
+                     f"{transfer_sentence(transfer, str(r['instrument']), str(r['outcome']))}.")
     lead = RANKING_RULE if len(ranked) else "No instrument was evaluated in enough countries to rank."
     return Section("recommendations", "Recommendations for the forum", tuple(items), lead)
 

@@ -10,14 +10,16 @@ The rules, each a function here:
   grade, then the family name); the other countries' estimates are listed as not pooled.
 * **Pooling** (:func:`pool_headlines`): a random-effects meta-analysis (REML) per instrument and outcome
   with at least :data:`MIN_COUNTRIES` countries.
-* **Transferability** (:func:`transferability_matrix`): size-class effects of the staggered DiD pooled
-  across the countries that estimated them (random effects per size class; a size class with one country is
-  taken as it is) and reweighted to each target country's mix of micro, small and medium firms.
+* **Transferability** (:func:`transferability_matrix`): for each pooled instrument and outcome, the
+  size-class effects of the same estimator family from the same countries as the pooled estimate (random
+  effects per size class; a size class with one country is taken as it is), reweighted to each target
+  country's mix of micro, small and medium firms, with a prediction interval that adds the pooled
+  estimate's between-country variance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -157,12 +159,17 @@ def pool_headlines(frame: pd.DataFrame, *, min_countries: int = MIN_COUNTRIES) -
 
 @dataclass(frozen=True, eq=False)
 class TransferMatrix:
-    """Predicted effects of each instrument in each target country's SME mix.
+    """Predicted effects of each pooled instrument and outcome in each target country's SME mix.
 
     Attributes
     ----------
     cells
-        Long: ``instrument, outcome, target, estimate, extrapolated, covered_share``.
+        Long: ``instrument, outcome, family, sources, target, estimate, std_error, ci_low, ci_high, pi_low,
+        pi_high, extrapolated, covered_share, uncovered``.  ``family`` and ``sources`` (the countries,
+        comma-separated) are those of the pooled estimate the recommendation rests on; ``ci_*`` is the
+        interval of the reweighted mean, ``pi_*`` adds the between-country variance of that pooled
+        estimate; ``uncovered`` names the size classes of the target's mix without a source estimate (or
+        with only a thin one), comma-separated.
     errors
         Instrument and target pairs that could not be predicted, with the reason.
     """
@@ -170,64 +177,122 @@ class TransferMatrix:
     cells: pd.DataFrame
     errors: tuple[str, ...] = ()
 
-    def wide(self) -> pd.DataFrame:
-        """Instruments by target country, each cell ``+0.123`` or ``+0.123 (extrapolated)``."""
-        if not len(self.cells):
-            return pd.DataFrame(columns=["instrument", "outcome"])
-        text = self.cells.assign(cell=[f"{e:+.3f}" + (" (extrapolated)" if x else "")
-                                       for e, x in zip(self.cells["estimate"], self.cells["extrapolated"],
-                                                       strict=True)])
-        wide = text.pivot(index=["instrument", "outcome"], columns="target", values="cell").reset_index()
-        wide.columns.name = None
-        return wide
+    def for_group(self, instrument: str, outcome: str) -> pd.DataFrame:
+        """Return the predictions of one instrument and outcome, one row per target country."""
+        keep = (self.cells["instrument"] == instrument) & (self.cells["outcome"] == outcome)
+        return self.cells.loc[keep].reset_index(drop=True)
 
 
-def transferability_matrix(heterogeneity: pd.DataFrame, population_mix: pd.DataFrame, *,
-                           countries: Sequence[str]) -> TransferMatrix:
-    """Pool size-class effects across source countries and reweight them to each target country's mix.
+_TRANSFER_COLUMNS = ["instrument", "outcome", "family", "sources", "target", "estimate", "std_error",
+                     "ci_low", "ci_high", "pi_low", "pi_high", "extrapolated", "covered_share",
+                     "uncovered"]
 
-    Parameters
-    ----------
-    heterogeneity
-        The evidence records' ``heterogeneity`` tables (:func:`ipf_eval.evidence.evidence_table`).
-    population_mix
-        Their ``population_mix`` tables; a country's mix is taken from its first record that has one.
-    countries
-        Source and target countries.
 
-    Returns
-    -------
-    TransferMatrix
-        One predicted effect per instrument, outcome and target country.
-    """
-    het = heterogeneity.loc[heterogeneity["country"].isin(list(countries))
-                            & heterogeneity["std_error"].gt(0)]
+def _country_mixes(population_mix: pd.DataFrame, countries: Sequence[str]) -> dict[str, pd.DataFrame]:
     mixes: dict[str, pd.DataFrame] = {}
     for (code, _), mix in population_mix.groupby(["country", "instrument"], sort=False):
         if code in countries and str(code) not in mixes and len(mix):
             mixes[str(code)] = mix[["size_class", "share"]].reset_index(drop=True)
+    return mixes
+
+
+def _pooled_cells(sub: pd.DataFrame) -> pd.DataFrame:
+    pooled = []
+    for size, cell in sub.groupby("size_class", sort=True):
+        if len(cell) >= 2:
+            m = meta_analysis(cell.reset_index(drop=True), label="country").to_dict()
+            pooled.append({"size_class": size, "estimate": m["estimate"], "std_error": m["std_error"]})
+        else:
+            pooled.append({"size_class": size, "estimate": float(cell["estimate"].iloc[0]),
+                           "std_error": float(cell["std_error"].iloc[0])})
+    return pd.DataFrame(pooled)
+
+
+def transferability_matrix(heterogeneity: pd.DataFrame, population_mix: pd.DataFrame, *, kept: pd.DataFrame,
+                           countries: Sequence[str], between: Mapping[tuple[str, str], float] | None = None,
+                           alpha: float = 0.05) -> TransferMatrix:
+    r"""Reweight the pooled evaluations' size-class effects to each target country's SME mix.
+
+    Parameters
+    ----------
+    heterogeneity
+        The evidence records' ``heterogeneity`` tables (:func:`ipf_eval.evidence.evidence_table`): each
+        outcome's effect per size class with its headline estimator and term.
+    population_mix
+        Their ``population_mix`` tables; a country's mix is taken from its first record that has one.
+    kept
+        The pooled headline estimates (``select_families(...).kept``): per instrument and outcome, the
+        estimator family and the countries the recommendation pools.  Only size-class effects of that
+        family from those countries are used.
+    countries
+        The target countries (each with a population mix).
+    between
+        Per ``(instrument, outcome)`` the between-country variance :math:`\hat\tau^2` of the
+        recommendation's pooled estimate (column ``tau2`` of :func:`ranked_recommendations`); the
+        prediction interval adds it.  Missing: 0.
+    alpha
+        1 minus the intervals' coverage.
+
+    Returns
+    -------
+    TransferMatrix
+        One predicted effect per pooled instrument and outcome and target country.
+
+    Notes
+    -----
+    For instrument and outcome :math:`j`, let :math:`S_j` be the countries and :math:`f_j` the estimator
+    family of the pooled estimate its recommendation rests on.  The effect in size class :math:`s` is the
+    random-effects (REML) pool of the :math:`f_j` size-class estimates of the countries in :math:`S_j` (a
+    size class estimated in one country is taken as it is); the prediction for target :math:`T` is
+    :math:`\sum_s m_{Ts} \hat\theta_s` over the size classes with an estimate, with the target's
+    population shares :math:`m_{Ts}` renormalised to them (:func:`~ipf_eval.synthesis.transferability`;
+    flagged as extrapolated when the uncovered share is material).  Its interval is normal with the
+    reweighted standard error; the prediction interval adds the between-country variance of the pooled
+    estimate, since a new country differs from the pooled mean by more than its size mix (Riley, Higgins
+    and Deeks 2011).  The estimand is the effect the instrument's supported firms would have had, on
+    average, if they had been distributed over size classes like the target's firms.
+
+    References
+    ----------
+    Riley, R. D., Higgins, J. P. T., & Deeks, J. J. (2011). Interpretation of random effects
+    meta-analyses. BMJ, 342, d549.
+    Stuart, E. A., Cole, S. R., Bradshaw, C. P., & Leaf, P. J. (2011). The use of propensity scores to
+    assess the generalizability of results from randomized trials. JRSS A, 174(2), 369-386.
+    """
+    from scipy.stats import norm
+
+    crit = float(norm.isf(alpha / 2))
+    mixes = _country_mixes(population_mix, countries)
+    het = heterogeneity.loc[heterogeneity["std_error"].gt(0)]
+    het = het.assign(family=[pooling_family(e, t)
+                             for e, t in zip(het["estimator"], het["term"], strict=True)])
     cells, errors = [], []
-    for (inst, outcome), grp in het.groupby(["instrument", "outcome"], sort=True):
-        pooled = []
-        for size, sub in grp.groupby("size_class", sort=True):
-            if len(sub) >= 2:
-                m = meta_analysis(sub.reset_index(drop=True), label="country").to_dict()
-                pooled.append({"size_class": size, "estimate": m["estimate"], "std_error": m["std_error"]})
-            else:
-                pooled.append({"size_class": size, "estimate": float(sub["estimate"].iloc[0]),
-                               "std_error": float(sub["std_error"].iloc[0])})
-        pooled_cells = pd.DataFrame(pooled)
+    for (inst, outcome), grp in kept.groupby(["instrument", "outcome"], sort=True):
+        family = str(grp["family"].iloc[0])
+        sources = sorted(set(grp["country"]))
+        sub = het.loc[(het["instrument"] == inst) & (het["outcome"] == outcome) & (het["family"] == family)
+                      & het["country"].isin(sources)]
+        if not len(sub):
+            errors.append(f"{inst} / {outcome}: no size-class estimates of {family} from "
+                          f"{', '.join(sources)}")
+            continue
+        pooled_cells = _pooled_cells(sub)
+        tau2 = float((between or {}).get((str(inst), str(outcome)), 0.0) or 0.0)
         for target in sorted(mixes):
             try:
                 tr = transferability(pooled_cells, target_mix=mixes[target], cells=("size_class",),
-                                     on_extrapolation="ignore")
+                                     on_extrapolation="ignore", alpha=alpha)
             except IpfEvalError as exc:
-                errors.append(f"{inst} in {target}: {exc}")
+                errors.append(f"{inst} / {outcome} in {target}: {exc}")
                 continue
-            cells.append({"instrument": inst, "outcome": outcome, "target": target, "estimate": tr.estimate,
-                          "extrapolated": bool(tr.extrapolation), "covered_share": tr.coverage})
-    columns = ["instrument", "outcome", "target", "estimate", "extrapolated", "covered_share"]
-    return TransferMatrix(pd.DataFrame(cells, columns=columns), tuple(errors))
+            half = crit * (tr.std_error ** 2 + max(tau2, 0.0)) ** 0.5
+            cells.append({"instrument": inst, "outcome": outcome, "family": family,
+                          "sources": ", ".join(sorted(set(sub["country"]))), "target": target,
+                          "estimate": tr.estimate, "std_error": tr.std_error, "ci_low": tr.ci_low,
+                          "ci_high": tr.ci_high, "pi_low": tr.estimate - half, "pi_high": tr.estimate + half,
+                          "extrapolated": bool(tr.extrapolation), "covered_share": tr.coverage,
+                          "uncovered": ", ".join(str(c[0]) for c in (*tr.uncovered_cells, *tr.thin_cells))})
+    return TransferMatrix(pd.DataFrame(cells, columns=_TRANSFER_COLUMNS), tuple(errors))
 
 
 def ranked_recommendations(frame: pd.DataFrame) -> tuple[RecommendationTable, pd.DataFrame]:

@@ -212,8 +212,11 @@ def _missing_checks(grp: pd.DataFrame) -> str:
     return ", ".join(parts)
 
 
+_ACRONYMS = {"rd": "R&D", "sme": "SME", "smes": "SMEs", "ict": "ICT"}
+
+
 def _wording(v: str, instrument: str, outcome: str, notes: Sequence[str], weakest_grade: int) -> str:
-    name = instrument.replace("_", " ")
+    name = " ".join(_ACRONYMS.get(w.lower(), w) for w in instrument.split("_"))
     family = outcome_family(outcome)
     base = {
         "works": f"The {name} works: it improves {outcome} ({family}) in several countries, "
