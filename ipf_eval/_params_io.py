@@ -127,10 +127,25 @@ def _remedy(err: Mapping[str, Any]) -> str:
     return "see the documentation of this key in ipf_eval.pipeline.params"
 
 
+# Tags pydantic puts in an error's location for a discriminated union (``data: {source: file}`` gives
+# ``data.file.read``); the key the user wrote is ``data.read``.
+_UNION_TAGS: dict[str, frozenset[str]] = {"data": frozenset({"file", "simulated"})}
+
+
+def _without_tags(loc: Any) -> list[Any]:
+    parts = list(loc)
+    out: list[Any] = []
+    for i, part in enumerate(parts):
+        if i and str(parts[i - 1]) in _UNION_TAGS and str(part) in _UNION_TAGS[str(parts[i - 1])]:
+            continue
+        out.append(part)
+    return out
+
+
 def _from_validation(path: Path | str, exc: ValidationError) -> ParameterError:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "<top level>"
+        loc = ".".join(str(p) for p in _without_tags(err.get("loc", ()))) or "<top level>"
         msg = str(err.get("msg", "invalid value"))
         lines.append(f"key {loc!r}: {msg} (got {err.get('input')!r}); {_remedy(err)}")
     return ParameterError(f"{str(path)!r}: " + "; ".join(lines))

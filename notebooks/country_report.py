@@ -25,6 +25,7 @@ from ipf_eval.evidence import evidence_frame, read_evidence
 from ipf_eval.pipeline import batch_settings
 from ipf_eval.pipeline import forum_report as section
 from ipf_eval.pipeline.display import data_banner, setup_notebook, show
+from ipf_eval.pipeline.formatting import outcome_displays_of, use_outcomes
 
 report = setup_notebook()
 settings = batch_settings(params)
@@ -32,6 +33,7 @@ cp = settings.country(country)
 labels = settings.instrument_labels(country)
 records = read_evidence(evidence_dir, country=country)
 frame = evidence_frame(records)
+use_outcomes(outcome_displays_of(frame))  # the agency's own outcomes, in its words and units
 show(data_banner(frame["data_source"], agency=cp.agency))
 primaries = {name: settings.instruments[name].primary for name in labels}
 show(section.country_findings(frame, primaries=primaries, labels=labels, country=country))

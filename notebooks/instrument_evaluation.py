@@ -34,12 +34,14 @@ from ipf_eval.evidence import write_evidence
 from ipf_eval.pipeline import instrument_report as section
 from ipf_eval.pipeline import instrument_run
 from ipf_eval.pipeline.display import Text, data_banner, setup_notebook, show
+from ipf_eval.pipeline.formatting import outcome_displays_of, use_outcomes
 from ipf_eval.pipeline.summary import instrument_summary
 
 report = setup_notebook()
 run = instrument_run(params, country=country, instrument=instrument)
 names = section.ReportNames(run.country.name, run.country.agency, run.instrument.label, run.country.context)
 ev = run.evaluate(created=created)
+use_outcomes(outcome_displays_of(ev.estimates))  # the agency's own outcomes, in its words and units
 show(data_banner([ev.provenance.data_source], agency=run.country.agency))
 show(section.header(ev, names))
 show(instrument_summary(ev, label=names.instrument_label))

@@ -26,11 +26,13 @@ from ipf_eval.evidence import evidence_frame, evidence_table, read_evidence
 from ipf_eval.pipeline import batch_settings
 from ipf_eval.pipeline import forum_report as section
 from ipf_eval.pipeline.display import data_banner, setup_notebook, show
+from ipf_eval.pipeline.formatting import outcome_displays_of, use_outcomes
 from ipf_eval.synthesis import forum
 
 report = setup_notebook()
 countries = list(batch_settings(params).countries)
 records = read_evidence(evidence_dir)
+use_outcomes(outcome_displays_of(evidence_frame(records)))  # the agencies' own outcomes
 show(data_banner(evidence_frame(records)["data_source"]))
 # Each evaluation's headline estimate per outcome; estimators that estimate different things are not pooled.
 selection = forum.select_families(forum.headline_estimates(evidence_frame(records), countries=countries))

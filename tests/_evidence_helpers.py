@@ -11,7 +11,8 @@ def estimate_row(country: str = "AT", instrument: str = "alpha", outcome: str = 
                  **over: Any) -> dict[str, Any]:
     """One valid evidence row (a DiD headline estimate); keyword arguments replace its values."""
     row: dict[str, Any] = {
-        "country": country, "instrument": instrument, "outcome": outcome, "design": "open_call",
+        "country": country, "instrument": instrument, "outcome": outcome, "outcome_label": "employment",
+        "outcome_kind": "log", "outcome_unit": "", "design": "open_call",
         "estimator": "att_gt_dr", "estimand": "ATT of supported firms, averaged over post-support years",
         "headline": True, "term": "att", "estimate": 0.1, "std_error": 0.05, "statistic": 2.0,
         "p_value": 0.0455,

@@ -261,7 +261,9 @@ def test_outcome_display_covers_the_simulated_outcomes_and_agrees_with_the_cost_
         assert (shown.scale == "log") == (cost.scale == "log"), name
         if cost.unit.startswith("euro"):
             assert (shown.scale, shown.unit) == ("level", "euro"), name
-    assert outcome_display("log_employment") == OutcomeDisplay("employment", "log")
+        assert shown.cost_unit == cost.unit, name  # the reports name the unit the evaluation costs in
+    assert {n for n, d in OUTCOME_DISPLAY.items() if d.cost_unit} == set(COST_UNITS)
+    assert outcome_display("log_employment") == OutcomeDisplay("employment", "log", "", "job")
     assert outcome_display("exporter").scale == "share"
     with pytest.raises(TypeError):
         OUTCOME_DISPLAY["new"] = OutcomeDisplay("x", "level")  # type: ignore[index]

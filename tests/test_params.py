@@ -26,6 +26,7 @@ from ipf_eval.pipeline.params import (
     resolve_confined,
 )
 from ipf_eval.pipeline.plan import build_plan, parse_only
+from ipf_eval.pipeline.settings import batch_settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -130,7 +131,7 @@ def test_string_number_rejected(tmp_path: Path) -> None:
     f = tmp_path / "AT.yaml"
     f.write_text("code: AT\nname: Austria\nagency: FFG\ndata: {source: simulated, n_firms: 030000}\n"
                  "instruments: [rd_grant]\n")
-    with pytest.raises(ParameterError, match=r"key 'data\.simulated\.n_firms'.*'030000'.*plain number"):
+    with pytest.raises(ParameterError, match=r"key 'data\.n_firms'.*'030000'.*plain number"):
         load_country_file(f)
 
 
@@ -173,9 +174,26 @@ def test_instrument_name_matches_file(tmp_path: Path) -> None:
 
 
 def test_unknown_outcome(tmp_path: Path) -> None:
-    f = write_yaml(tmp_path / "alpha.yaml", instrument_yaml("alpha", outcomes=["happiness"]))
-    with pytest.raises(ParameterError, match=r"key 'outcomes\.0'.*'happiness'"):
-        load_instrument_file(f)
+    """An outcome must be standard or defined under custom_outcomes of the instrument or country file; the
+    batch is refused with both files named and a close match for a misspelt name."""
+    batch = make_project(tmp_path, {"AT": ["alpha"]}, notebooks=False)
+    write_yaml(tmp_path / "params" / "instruments" / "alpha.yaml",
+               instrument_yaml("alpha", outcomes=["log_employmnet"]))
+    with pytest.raises(ParameterError, match=r"alpha\.yaml.*AT\.yaml.*outcome 'log_employmnet'.*did you mean "
+                                             r"'log_employment'"):
+        batch_settings(batch)
+    write_yaml(tmp_path / "params" / "instruments" / "alpha.yaml",
+               instrument_yaml("alpha", outcomes=["happiness"]))
+    with pytest.raises(ParameterError, match=r"'happiness' is neither a standard outcome"):
+        batch_settings(batch)
+    # defined in the country file: accepted, and resolved with the country's definition
+    over = {"custom_outcomes": {"happiness": {"column": "Smiles", "kind": "level", "label": "happiness",
+                                              "unit": "smiles"}}}
+    batch = make_project(tmp_path / "own", {"AT": ["alpha"]}, country_over={"AT": over}, notebooks=False)
+    write_yaml(tmp_path / "own" / "params" / "instruments" / "alpha.yaml",
+               instrument_yaml("alpha", outcomes=["happiness"]))
+    spec = batch_settings(batch).outcome_specs("AT", "alpha")["happiness"]
+    assert (spec.column, spec.kind, spec.unit, spec.standard) == ("Smiles", "level", "smiles", False)
 
 
 def test_primary_outcome_must_be_evaluated(tmp_path: Path) -> None:
@@ -371,20 +389,20 @@ def test_batch_instrument_filter(tmp_path: Path) -> None:
 
 
 def test_file_source_confined(tmp_path: Path) -> None:
-    over = {"NO": {"data": {"source": "file", "path": "../outside.csv", "columns": {"orgnr": "firm_id"}}}}
+    over = {"NO": {"data": {"source": "file", "path": "../outside.csv", "columns": {"firm_id": "orgnr"}}}}
     with pytest.raises(ParameterError, match=r"NO\.yaml.*key 'data\.path'.*outside"):
         build_plan(make_project(tmp_path / "p", {"NO": ["alpha"]}, country_over=over))
 
 
 def test_file_source_parameters(tmp_path: Path) -> None:
-    over = {"NO": {"data": {"source": "file", "path": "data/no.csv", "columns": {"orgnr": "firm_id"}}}}
+    over = {"NO": {"data": {"source": "file", "path": "data/no.csv", "columns": {"firm_id": "orgnr"}}}}
     plan = build_plan(make_project(tmp_path, {"NO": ["alpha"]}, country_over=over))
     from ipf_eval.pipeline import instrument_run
 
     assert plan.runs[0].data_files == (tmp_path / "data" / "no.csv",)
     run = instrument_run(plan.batch_file, country="NO", instrument="alpha")
     assert run.data_path == tmp_path / "data" / "no.csv"
-    assert dict(run.country.data.columns) == {"orgnr": "firm_id"}
+    assert dict(run.country.data.columns) == {"firm_id": "orgnr"}
 
 
 def test_output_dir_confined(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def _write_csv(path: Path, *, good: bool) -> None:
 def test_bad_data_keeps_the_previous_good_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner_mod, "_library_fingerprint", lambda: "pinned")
     over = {"NO": {"data": {"source": "file", "path": "data/no.csv",
-                            "columns": {"orgnr": "firm_id", "aar": "year"}}}}
+                            "columns": {"firm_id": "orgnr", "year": "aar"}}}}
     batch = make_project(tmp_path, {"NO": ["alpha"]}, country_over=over, batch={"synthesis": False})
     csv = tmp_path / "data" / "no.csv"
     _write_csv(csv, good=True)
@@ -323,7 +323,7 @@ def test_concurrent_batch_refused_and_stale_lock_cleared(tmp_path: Path,
 def test_disclosure_scan_blocks_a_report(tmp_path: Path) -> None:
     # 6 firms pass the statistical office's 3-firm rule, not the research data centre's 10
     over = {"NO": {"data": {"source": "file", "path": "data/no.csv",
-                            "columns": {"orgnr": "firm_id", "aar": "year"}},
+                            "columns": {"firm_id": "orgnr", "year": "aar"}},
                    "disclosure_profile": "research_data_centre"}}
     batch = make_project(tmp_path, {"NO": ["alpha"]}, country_over=over, batch={"synthesis": False})
     _write_csv(tmp_path / "data" / "no.csv", good=True)

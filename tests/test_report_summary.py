@@ -194,7 +194,7 @@ def test_a_report_on_an_agencys_own_file_has_no_banner(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     sample.rename(columns={"firm_id": "FirmNo"}).to_csv(tmp_path / "data" / "register.csv", index=False)
     country = yaml.safe_load((params / "countries" / "AT.yaml").read_text())
-    country["data"] = {"source": "file", "path": "data/register.csv", "columns": {"FirmNo": "firm_id"}}
+    country["data"] = {"source": "file", "path": "data/register.csv", "columns": {"firm_id": "FirmNo"}}
     (params / "countries" / "AT.yaml").write_text(yaml.safe_dump(country))
     report = run_batch(build_plan(params / "batch.yaml", project_root=tmp_path,
                                   notebooks_dir=PROJECT / "notebooks"), progress=False)

@@ -6,16 +6,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from ipf_eval.data import _checks as ck
 from ipf_eval.errors import DataError, SpecificationError
 
-__all__ = ["SUPPORTED_FORMATS", "read_panel"]
+__all__ = ["READ_OPTION_FORMATS", "SUPPORTED_FORMATS", "read_columns", "read_panel"]
 
 #: File extensions read by :func:`read_panel`, mapped to the format name.
 SUPPORTED_FORMATS: dict[str, str] = {
@@ -31,7 +33,20 @@ SUPPORTED_FORMATS: dict[str, str] = {
     ".xlsm": "excel",
 }
 _DTYPES = ("numeric", "integer", "string", "category", "bool")
-_CSV_ONLY = ("sep", "decimal", "encoding")
+#: The reading options of :func:`read_panel` and the formats each applies to (as in pandas: ``read_csv``
+#: takes all but ``sheet``; ``read_excel`` takes the sheet, the decimal and thousands marks for numbers
+#: stored as text, extra missing-value codes and the lines to skip; Parquet and Stata files carry their own
+#: types and take none).
+READ_OPTION_FORMATS: dict[str, tuple[str, ...]] = {
+    "sep": ("csv",),
+    "decimal": ("csv", "excel"),
+    "thousands": ("csv", "excel"),
+    "encoding": ("csv",),
+    "sheet": ("excel",),
+    "na_values": ("csv", "excel"),
+    "skiprows": ("csv", "excel"),
+}
+_FORMAT_NAMES = {"csv": "CSV", "excel": "Excel", "parquet": "Parquet", "stata": "Stata"}
 
 
 def _format_of(path: Path, file_format: str | None) -> str:
@@ -75,32 +90,160 @@ def _check_mapping(columns: Mapping[str, str]) -> None:
         )
 
 
+def _delimiter(path: Path, sep: str | None) -> str:
+    return sep if sep is not None else ("\t" if path.name.lower().endswith(".tsv") else ",")
+
+
+class _Options(NamedTuple):
+    """The text-reading options of one call, checked."""
+
+    sep: str | None
+    decimal: str
+    encoding: str | None
+    thousands: str | None
+    na_values: list[str] | None
+    skiprows: int | None
+
+
 def _read(path: Path, fmt: str, *, sheet: str | int | None, usecols: list[str] | None,
-          str_cols: list[str], sep: str | None, decimal: str, encoding: str | None) -> pd.DataFrame:
+          str_cols: list[str], opts: _Options) -> pd.DataFrame:
     if fmt == "csv":
-        delimiter = sep if sep is not None else ("\t" if path.name.lower().endswith(".tsv") else ",")
-        return pd.read_csv(path, sep=delimiter, decimal=decimal, encoding=encoding, usecols=usecols,
+        return pd.read_csv(path, sep=_delimiter(path, opts.sep), decimal=opts.decimal,
+                           thousands=opts.thousands, encoding=opts.encoding, usecols=usecols,
+                           na_values=opts.na_values, skiprows=opts.skiprows,
                            dtype={c: str for c in str_cols} or None)
     if fmt == "parquet":
         return pd.read_parquet(path, columns=usecols)
     if fmt == "stata":
         return pd.read_stata(path, columns=usecols)
     frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="openpyxl",
-                          dtype={c: str for c in str_cols} or None)
+                          decimal=opts.decimal, thousands=opts.thousands, na_values=opts.na_values,
+                          skiprows=opts.skiprows, dtype={c: str for c in str_cols} or None)
     return frame if usecols is None else frame.loc[:, usecols]
 
 
-def _source_columns(path: Path, fmt: str, *, sep: str | None, encoding: str | None) -> list[str]:
+def _source_columns(path: Path, fmt: str, *, sep: str | None, encoding: str | None, sheet: str | int | None,
+                    skiprows: int | None) -> list[str]:
     """Return the column names in the file, read without loading the rows where the format allows it."""
     if fmt == "csv":
-        delimiter = sep if sep is not None else ("\t" if path.name.lower().endswith(".tsv") else ",")
-        return [str(c) for c in pd.read_csv(path, sep=delimiter, encoding=encoding, nrows=0).columns]
+        return [str(c) for c in pd.read_csv(path, sep=_delimiter(path, sep), encoding=encoding, nrows=0,
+                                            skiprows=skiprows).columns]
     if fmt == "parquet":
         import pyarrow.dataset as pads
 
         return list(pads.dataset(str(path), format="parquet", partitioning="hive").schema.names)
-    with pd.io.stata.StataReader(path) as reader:  # Stata (Excel is read whole by the caller)
+    if fmt == "excel":
+        return [str(c) for c in pd.read_excel(path, sheet_name=0 if sheet is None else sheet,
+                                              engine="openpyxl", nrows=0, skiprows=skiprows).columns]
+    with pd.io.stata.StataReader(path) as reader:
         return list(reader.variable_labels())
+
+
+def _check_exists(p: Path) -> None:
+    if not p.exists():
+        parent = p.parent if str(p.parent) else Path(".")
+        hint = ck.close_matches(p.name, [c.name for c in parent.iterdir()]) if parent.is_dir() else ""
+        raise DataError(f"file {str(p)!r} does not exist{hint}; check the path (relative paths start at "
+                        f"{os.getcwd()!r}).")
+
+
+def _check_options(p: Path, fmt: str, given: Mapping[str, object]) -> tuple[list[str] | None, int | None]:
+    """Check that each reading option given applies to the format; return ``na_values`` and ``skiprows``."""
+    for name, value in given.items():
+        if value is None:
+            continue
+        formats = READ_OPTION_FORMATS[name]
+        if fmt not in formats:
+            shown = " and ".join(_FORMAT_NAMES[f] for f in formats)
+            raise SpecificationError(f"{name} applies to {shown} files only; {str(p)!r} is {fmt} (got "
+                                     f"{name}={value!r}); remove it.")
+    for name in ("sep", "thousands", "encoding"):
+        value = given.get(name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise SpecificationError(f"{name} must be a non-empty string or None; got {value!r}.")
+    na_raw, skip = given.get("na_values"), given.get("skiprows")
+    na_values: list[str] | None = None
+    if na_raw is not None:
+        if isinstance(na_raw, str) or not isinstance(na_raw, Sequence) or \
+                not all(isinstance(v, str) for v in na_raw):
+            raise SpecificationError(f"na_values must be a list of strings (extra codes read as missing, "
+                                     f"e.g. ['-', 'n/a']) or None; got {na_raw!r}.")
+        na_values = list(na_raw)
+    if skip is not None and (isinstance(skip, bool) or not isinstance(skip, int) or skip < 0):
+        raise SpecificationError(f"skiprows must be a whole number >= 0 (lines above the header) or None; "
+                                 f"got {skip!r}.")
+    return na_values, skip if isinstance(skip, int) else None
+
+
+@contextlib.contextmanager
+def _reading(p: Path, fmt: str, encoding: str | None) -> Iterator[None]:
+    """Turn the readers' own exceptions into a :class:`DataError` naming the file and the remedy."""
+    try:
+        yield
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"file {str(p)!r} is empty (no header row); export the panel again.") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"file {str(p)!r} is not valid {encoding or 'UTF-8'} text ({exc.reason} at byte "
+                        f"{exc.start}); pass encoding='latin-1' (or the file's encoding).") from exc
+    except Exception as exc:  # pandas, pyarrow, openpyxl and zipfile each raise their own family
+        raise DataError(f"cannot read {str(p)!r} as {fmt}: {type(exc).__name__}: {exc}. Check that the file "
+                        "is complete and really in that format (re-export it if it is corrupt).") from exc
+
+
+def _check_sheet(p: Path, sheet: str | int) -> None:
+    with pd.ExcelFile(p, engine="openpyxl") as book:
+        sheets = [str(name) for name in book.sheet_names]
+    if (isinstance(sheet, str) and sheet not in sheets) or (
+            isinstance(sheet, int) and not 0 <= sheet < len(sheets)):
+        raise DataError(f"sheet {sheet!r} not found in {str(p)!r}"
+                        f"{ck.close_matches(str(sheet), sheets)}; sheets are {sheets!r}.")
+
+
+def read_columns(
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | int | None = None,
+    file_format: str | None = None,
+    sep: str | None = None,
+    encoding: str | None = None,
+    skiprows: int | None = None,
+) -> list[str]:
+    """Return the column names of a panel file, reading its header only where the format allows it.
+
+    Parameters
+    ----------
+    path
+        The file, as for :func:`read_panel`.
+    sheet, file_format, sep, encoding, skiprows
+        As for :func:`read_panel` (the options that decide where the header is).
+
+    Returns
+    -------
+    list of str
+        The file's column names, in file order, before any mapping.
+
+    Raises
+    ------
+    DataError
+        Missing, unreadable or empty file; unsupported extension; an unknown Excel sheet.
+    SpecificationError
+        An option that does not apply to the file's format, or an invalid ``file_format``.
+
+    Examples
+    --------
+    >>> read_columns("register.csv", sep=";")  # doctest: +SKIP
+    ['FirmNo', 'Year', 'FirstGrant']
+    """
+    p = Path(path)
+    _check_exists(p)
+    fmt = _format_of(p, file_format)
+    _, skip = _check_options(p, fmt, {"sep": sep, "encoding": encoding, "sheet": sheet, "skiprows": skiprows})
+    with _reading(p, fmt, encoding):
+        if fmt == "excel" and sheet is not None:
+            _check_sheet(p, sheet)
+        return _source_columns(p, fmt, sep=sep, encoding=encoding, sheet=sheet, skiprows=skip)
 
 
 def _apply_dtypes(frame: pd.DataFrame, dtypes: Mapping[str, str], path: Path) -> pd.DataFrame:
@@ -173,6 +316,9 @@ def read_panel(
     sep: str | None = None,
     decimal: str = ".",
     encoding: str | None = None,
+    thousands: str | None = None,
+    na_values: Sequence[str] | None = None,
+    skiprows: int | None = None,
 ) -> pd.DataFrame:
     """Read a firm panel from CSV, Parquet, Stata or Excel and rename its columns to the contract names.
 
@@ -196,9 +342,17 @@ def read_panel(
         With ``columns``, also keep the file's other columns (after the mapped ones), unrenamed.
     file_format
         Override the extension: ``"csv"``, ``"parquet"``, ``"stata"`` or ``"excel"``.
-    sep, decimal, encoding
-        CSV only: field separator (default ``","``, tab for ``.tsv``), decimal mark (``","`` for many European
-        exports) and text encoding (e.g. ``"latin-1"``).
+    sep, encoding
+        CSV only: field separator (default ``","``, tab for ``.tsv``) and text encoding (e.g. ``"latin-1"``).
+    decimal, thousands
+        CSV and Excel: decimal mark (``","`` for many European exports) and thousands separator (e.g. ``"."``
+        or ``" "``; default none) of numbers written as text.  In a workbook they apply to text cells only;
+        numeric cells are numbers already.
+    na_values
+        CSV and Excel: extra codes read as missing (e.g. ``["-", "n/a"]``), in addition to pandas' defaults
+        (empty cells, ``NA``, ``NaN``, ...).
+    skiprows
+        CSV and Excel: number of lines above the header row to skip (titles, notes of an export).
 
     Returns
     -------
@@ -212,8 +366,13 @@ def read_panel(
         available columns and close matches); two source columns mapped to one name or a mapped name that
         clashes with a kept column; values of the wrong type for ``dtypes``; an unknown Excel sheet.
     SpecificationError
-        Invalid arguments: an unknown ``dtypes`` kind or ``file_format``, CSV options for another format,
-        ``sheet`` for a non-Excel file.
+        Invalid arguments: an unknown ``dtypes`` kind or ``file_format``, an option for a format it does not
+        apply to (:data:`READ_OPTION_FORMATS`: ``sep``/``encoding`` CSV only, ``sheet`` Excel only, the
+        others CSV and Excel), ``na_values`` that are not strings, a negative ``skiprows``.
+
+    Notes
+    -----
+    Parquet and Stata files carry their own column types and missing values: no reading option applies.
 
     Examples
     --------
@@ -221,19 +380,13 @@ def read_panel(
     ...                    dtypes={"firm_id": "string", "year": "integer"})  # doctest: +SKIP
     """
     p = Path(path)
-    if not p.exists():
-        parent = p.parent if str(p.parent) else Path(".")
-        hint = ck.close_matches(p.name, [c.name for c in parent.iterdir()]) if parent.is_dir() else ""
-        raise DataError(f"file {str(p)!r} does not exist{hint}; check the path (relative paths start at "
-                        f"{os.getcwd()!r}).")
+    _check_exists(p)
     fmt = _format_of(p, file_format)
-    if sheet is not None and fmt != "excel":
-        raise SpecificationError(f"sheet={sheet!r} applies to Excel files only; {str(p)!r} is {fmt}.")
-    given = {"sep": sep is not None, "decimal": decimal != ".", "encoding": encoding is not None}
-    if fmt != "csv" and any(given.values()):
-        names = [k for k in _CSV_ONLY if given[k]]
-        raise SpecificationError(f"{', '.join(names)} appl{'ies' if len(names) == 1 else 'y'} to CSV files "
-                                 f"only; {str(p)!r} is {fmt}.")
+    if not isinstance(decimal, str) or len(decimal) != 1:
+        raise SpecificationError(f"decimal must be one character ('.' or ','); got {decimal!r}.")
+    na_list, skip = _check_options(p, fmt, {
+        "sep": sep, "decimal": decimal if decimal != "." else None, "thousands": thousands,
+        "encoding": encoding, "sheet": sheet, "na_values": na_values, "skiprows": skiprows})
     mapping = dict(columns) if columns is not None else None
     if mapping is not None:
         if not mapping:
@@ -242,21 +395,17 @@ def read_panel(
     inverse = {v: k for k, v in (mapping or {}).items()}
     str_cols = [inverse.get(c, c) for c, kind in (dtypes or {}).items() if kind == "string"]
 
-    try:
+    options = _Options(sep=sep, decimal=decimal, encoding=encoding, thousands=thousands, na_values=na_list,
+                       skiprows=skip)
+    with _reading(p, fmt, encoding):
         if fmt == "excel" and sheet is not None:
-            with pd.ExcelFile(p, engine="openpyxl") as book:
-                sheets = [str(name) for name in book.sheet_names]
-            if (isinstance(sheet, str) and sheet not in sheets) or (
-                    isinstance(sheet, int) and not 0 <= sheet < len(sheets)):
-                raise DataError(f"sheet {sheet!r} not found in {str(p)!r}"
-                                f"{ck.close_matches(str(sheet), sheets)}; sheets are {sheets!r}.")
+            _check_sheet(p, sheet)
         frame: pd.DataFrame | None = None
         if fmt == "excel":  # a workbook is parsed whole anyway: read it once
-            frame = _read(p, fmt, sheet=sheet, usecols=None, str_cols=str_cols, sep=sep, decimal=decimal,
-                          encoding=encoding)
+            frame = _read(p, fmt, sheet=sheet, usecols=None, str_cols=str_cols, opts=options)
             available = [str(c) for c in frame.columns]
         else:
-            available = _source_columns(p, fmt, sep=sep, encoding=encoding)
+            available = _source_columns(p, fmt, sep=sep, encoding=encoding, sheet=sheet, skiprows=skip)
         usecols: list[str] | None = None
         if mapping is not None:
             missing = [c for c in mapping if c not in available]
@@ -272,18 +421,7 @@ def read_panel(
             usecols = None if keep_unmapped else list(mapping)
         if frame is None:
             wanted_str = [c for c in str_cols if c in available]
-            frame = _read(p, fmt, sheet=sheet, usecols=usecols, str_cols=wanted_str, sep=sep, decimal=decimal,
-                          encoding=encoding)
-    except DataError:
-        raise
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"file {str(p)!r} is empty (no header row); export the panel again.") from exc
-    except UnicodeDecodeError as exc:
-        raise DataError(f"file {str(p)!r} is not valid {encoding or 'UTF-8'} text ({exc.reason} at byte "
-                        f"{exc.start}); pass encoding='latin-1' (or the file's encoding).") from exc
-    except Exception as exc:  # pandas, pyarrow, openpyxl and zipfile each raise their own family
-        raise DataError(f"cannot read {str(p)!r} as {fmt}: {type(exc).__name__}: {exc}. Check that the file "
-                        "is complete and really in that format (re-export it if it is corrupt).") from exc
+            frame = _read(p, fmt, sheet=sheet, usecols=usecols, str_cols=wanted_str, opts=options)
 
     if mapping is not None:
         if usecols is not None:

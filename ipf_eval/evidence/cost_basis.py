@@ -48,23 +48,27 @@ COST_UNITS: Mapping[str, CostUnit] = {
 }
 
 
-def costed_estimates(estimates: pd.DataFrame) -> pd.DataFrame:
+def costed_estimates(estimates: pd.DataFrame, *, units: Mapping[str, CostUnit] | None = None
+                     ) -> pd.DataFrame:
     """Return the estimates that are costed: each outcome's headline, for outcomes with a cost unit.
 
     Parameters
     ----------
     estimates
         One row per estimate with ``outcome``, ``headline`` and ``std_error``.
+    units
+        The costed outcomes and their units (default :data:`COST_UNITS`; an evaluation adds its agency's
+        own level and binary outcomes).
 
     Returns
     -------
     pandas.DataFrame
-        The headline rows whose outcome is in :data:`COST_UNITS` and whose standard error is positive, in
-        their original order.
+        The headline rows whose outcome is in ``units`` and whose standard error is positive, in their
+        original order.
     """
     if not len(estimates):
         return estimates.copy()
-    keep = (estimates["headline"].astype(bool) & estimates["outcome"].isin(list(COST_UNITS))
+    keep = (estimates["headline"].astype(bool) & estimates["outcome"].isin(list(units or COST_UNITS))
             & (estimates["std_error"].astype(float) > 0))
     return estimates.loc[keep].copy()
 

@@ -66,7 +66,8 @@ def design_estimand(estimator: str, term: str, *, fuzzy: bool = False) -> str:
 
 
 def applicant_cross_section(panel: pd.DataFrame, *, outcome: str, covariates: Sequence[str] = (),
-                            idname: str = "firm_id", tname: str = "year") -> pd.DataFrame:
+                            idname: str = "firm_id", tname: str = "year",
+                            design: str | None = None) -> pd.DataFrame:
     """One row per applicant: its outcome's change from the year before the call to the call year.
 
     Parameters
@@ -80,11 +81,15 @@ def applicant_cross_section(panel: pd.DataFrame, *, outcome: str, covariates: Se
         Baseline covariates carried along.
     idname, tname
         Firm and period columns.
+    design
+        ``"lottery"`` needs ``arm``, ``"scored_call"`` needs ``score`` and ``threshold``; ``None`` needs
+        all three.  Those present are carried along.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``idname, arm, score, threshold, application_year, *covariates, used, change``: ``used`` is 1
+        Columns ``idname``, those of ``arm, score, threshold`` present, ``application_year, *covariates,
+        used, change``: ``used`` is 1
         when the firm was supported, ``change`` is :math:`y_{i, a_i} - y_{i, a_i - 1}` for the call year
         :math:`a_i`.  Applicants not observed in both years are left out.
 
@@ -93,17 +98,20 @@ def applicant_cross_section(panel: pd.DataFrame, *, outcome: str, covariates: Se
     SpecificationError
         If a needed column is missing.
     """
-    needed = [idname, tname, "application_year", "first_support_year", "arm", "score", "threshold", outcome,
-              *covariates]
+    own = {"lottery": ["arm"], "scored_call": ["score", "threshold"]}.get(str(design),
+                                                                         ["arm", "score", "threshold"])
+    needed = [idname, tname, "application_year", "first_support_year", *own, outcome, *covariates]
     missing = [c for c in needed if c not in panel.columns]
     if missing:
         raise SpecificationError(f"applicant_cross_section: the panel lacks columns {missing!r}; a lottery "
-                                 "or scored call needs each applicant's call year, arm, score and threshold")
+                                 "needs each applicant's call year and arm, a scored call its call year, "
+                                 "score and threshold")
     apps = panel.loc[panel["application_year"] > 0]
     before = apps.loc[apps[tname] == apps["application_year"] - 1].set_index(idname)
     after = apps.loc[apps[tname] == apps["application_year"]].set_index(idname)
     common = before.index.intersection(after.index)
-    cross = after.loc[common, ["arm", "score", "threshold", "application_year", *covariates]].copy()
+    carried = [c for c in ("arm", "score", "threshold") if c in panel.columns]
+    cross = after.loc[common, [*carried, "application_year", *covariates]].copy()
     cross["used"] = (after.loc[common, "first_support_year"] > 0).astype(int)
     cross["change"] = after.loc[common, outcome].astype(float) - before.loc[common, outcome].astype(float)
     return cross.reset_index()
@@ -179,7 +187,7 @@ def design_estimates(panel: pd.DataFrame, *, design: str, outcomes: Sequence[str
     crosses: dict[str, pd.DataFrame] = {}
     n_applicants = 0
     for outcome in outcomes:
-        cross = applicant_cross_section(panel, outcome=outcome, covariates=covariates)
+        cross = applicant_cross_section(panel, outcome=outcome, covariates=covariates, design=design)
         n_applicants = len(cross)
         try:
             res: RCTResult | RDDResult

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ipf_eval._files import stable_hash
+from ipf_eval._params_io import validate_model
 from ipf_eval._version import __version__
 from ipf_eval.data.contract import validate_panel
 from ipf_eval.data.provenance import SampleProvenance, frame_sha256, read_provenance
@@ -37,7 +38,7 @@ from ipf_eval.evidence.assessment import (
     assess_did,
 )
 from ipf_eval.evidence.cost import cost_effectiveness
-from ipf_eval.evidence.cost_basis import COST_UNITS, baseline_level, costed_estimates, reportable
+from ipf_eval.evidence.cost_basis import COST_UNITS, CostUnit, baseline_level, costed_estimates, reportable
 from ipf_eval.evidence.design_estimators import design_estimates
 from ipf_eval.evidence.fallbacks import att_gt_with_fallback
 from ipf_eval.evidence.grading import Check, EvidenceGrade, evidence_grade, required_checks
@@ -50,6 +51,13 @@ from ipf_eval.evidence.headline import (
 )
 from ipf_eval.evidence.heterogeneity import SizeClassEffect, design_size_class_effects, size_class_effects
 from ipf_eval.evidence.instrument_evidence import InstrumentEvidence, Provenance, SampleSummary
+from ipf_eval.evidence.outcomes import (
+    CustomOutcome,
+    OutcomeSpec,
+    cost_unit_of,
+    derive_outcomes,
+    outcome_specs,
+)
 from ipf_eval.evidence.parameters import (
     CostOverride,
     InstrumentCosts,
@@ -149,6 +157,7 @@ def evaluate_instrument(
     applications: pd.DataFrame | None = None,
     population: pd.DataFrame | None = None,
     created: str | None = None,
+    custom_outcomes: Mapping[str, CustomOutcome | Mapping[str, Any]] | None = None,
 ) -> InstrumentEvidence:
     r"""Evaluate one instrument in one country: estimates, headline, grade, costs, heterogeneity, reach.
 
@@ -179,6 +188,10 @@ def evaluate_instrument(
         All of the country's firms, for its SME mix by size class; by default ``data``.
     created
         UTC time stamp of the evidence (``YYYY-MM-DDTHH:MM:SSZ``); by default now.
+    custom_outcomes
+        The country's own outcomes (``custom_outcomes`` of its country file: name to column, transform,
+        kind, label, unit); the instrument file's own ``custom_outcomes`` win on a name both define.  Each
+        is built from its column on a copy of ``data`` (:mod:`ipf_eval.evidence.outcomes`).
 
     Returns
     -------
@@ -228,6 +241,12 @@ def evaluate_instrument(
     seed = _check_seed(seed)
     tag = read_provenance(data)
     country = _country(country, data, tag)
+    given = {str(k): v if isinstance(v, CustomOutcome) else validate_model(CustomOutcome, v,
+                                                                          f"<custom_outcomes.{k}>")
+             for k, v in dict(custom_outcomes or {}).items()}
+    specs = outcome_specs(inst.outcomes, custom={**given, **inst.custom_outcomes},
+                          where=f"instrument {inst.name!r}")
+    original, data = data, derive_outcomes(data, specs)
     created = _created(created)
     applications = _frame(applications, "applications")
     population = _frame(population, "population")
@@ -300,7 +319,7 @@ def evaluate_instrument(
 
     estimates = _evidence_rows(pd.DataFrame(rows), design_est.rows, inst=inst, country=country, tag=tag,
                                grades=grades, did_assessment=did_assessment, n_firms=sample.n_firms,
-                               n_supported=n_supported, profile=disclosure_profile)
+                               n_supported=n_supported, profile=disclosure_profile, specs=specs)
 
     robust = matched = None
     if primary in fits:
@@ -327,13 +346,18 @@ def evaluate_instrument(
                                 covariates=covariates, seed=seed, alpha=est.alpha, tag=tag, notes=notes,
                                 est_method=est.est_method)
     mix = population_mix(population if population is not None else data)
+    if "size_class" not in data.columns:
+        notes.add("heterogeneity", "The data have no size_class column: effects by size class and the "
+                                   "country's mix of micro, small and medium firms (for the forum's "
+                                   "transferability) were skipped. Map a size class column to include them.")
     mix_table = pd.DataFrame({"country": country, "instrument": inst.name, "size_class": list(mix.index),
                               "share": mix.to_numpy(dtype=float)})
 
     cost_rows, additionality = [], None
     with notes.step("costs"):
-        for _, row in costed_estimates(estimates).iterrows():
-            unit = COST_UNITS[row["outcome"]]
+        units = _cost_units(specs)
+        for _, row in costed_estimates(estimates, units=units).iterrows():
+            unit = units[row["outcome"]]
             baseline = baseline_level(checked.data, row["outcome"]) if unit.scale == "log" else None
             try:
                 ce = cost_effectiveness(effect=float(row["estimate"]), effect_se=float(row["std_error"]),
@@ -365,7 +389,11 @@ def evaluate_instrument(
 
     reach = None
     delivery_rows: list[dict[str, Any]] = []
-    if applications is not None and len(applications):
+    if applications is None or not len(applications):
+        notes.add("reach", "No applications data: reach and the delivery indicators (applications, time to "
+                           "decision, acceptance rate) were skipped. Add an applications file to the "
+                           "country's data block to include them.")
+    else:
         with notes.step("reach"):
             reach = reach_summary(applications, profile=disclosure_profile)
         delivery_rows = [{"country": country, "instrument": inst.name, "indicator": k, "value": float(v)}
@@ -374,8 +402,8 @@ def evaluate_instrument(
                                       ("acceptance_rate", reach.acceptance_rate))]
 
     estimates = _with_costs(estimates, cost_rows)
-    provenance = _provenance(data, inst, country=country, cost=cost, profile=disclosure_profile, seed=seed,
-                             tag=tag, created=created)
+    provenance = _provenance(original, inst, country=country, cost=cost, profile=disclosure_profile,
+                             seed=seed, tag=tag, created=created, specs=specs)
     estimates = estimates.assign(data_source=provenance.data_source, data_sha256=provenance.data_sha256,
                                  run_id=provenance.run_id, created=provenance.created, version=__version__,
                                  schema_version=SCHEMA_VERSION)[list(ESTIMATE_COLUMNS)]
@@ -399,6 +427,16 @@ def evaluate_instrument(
         honest=did_assessment.honest.get(primary), placebo=design_assessment.placebo, rd_plot=rd_plot,
         event_study=dynamic, robustness=robust, matched=matched, input_additionality=additionality,
         reach=reach, tables=tables, notes=notes.frozen(), specification=spec)
+
+
+def _cost_units(specs: Mapping[str, OutcomeSpec]) -> dict[str, CostUnit]:
+    # standard outcomes as COST_UNITS; an agency's level or binary outcome per additional unit or firm
+    out = {}
+    for name, spec in specs.items():
+        unit = cost_unit_of(spec)
+        if unit is not None:
+            out[name] = COST_UNITS[name] if spec.standard else CostUnit(unit, "level")
+    return out
 
 
 def _size_class_table(checked: Any, data: pd.DataFrame, fit: Any, design_est: Any, *, country: str,
@@ -517,7 +555,7 @@ def _sentence(text: str) -> str:
 def _evidence_rows(did: pd.DataFrame, design: pd.DataFrame, *, inst: InstrumentParams, country: str,
                    tag: SampleProvenance | None, grades: Mapping[tuple[str, str, str], EvidenceGrade],
                    did_assessment: DidAssessment, n_firms: int, n_supported: int,
-                   profile: str) -> pd.DataFrame:
+                   profile: str, specs: Mapping[str, OutcomeSpec]) -> pd.DataFrame:
     """Build the evidence rows before provenance: headline flags, each row's grade and checks, true values."""
     columns = ["outcome", "estimator", "term", "estimand", "n_obs", *_STATS]
     parts = [p[columns] for p in (did, design) if len(p)]
@@ -542,19 +580,24 @@ def _evidence_rows(did: pd.DataFrame, design: pd.DataFrame, *, inst: InstrumentP
     frame["true_value"] = [_truth(tag, f, t, o) for f, t, o in zip(family, frame["term"], frame["outcome"],
                                                                     strict=True)]
     frame = frame.assign(country=country, instrument=inst.name, design=inst.design, n_firms=n_firms,
-                         n_supported=n_supported, disclosure_profile=profile)
+                         n_supported=n_supported, disclosure_profile=profile,
+                         outcome_label=frame["outcome"].map(lambda o: specs[o].label),
+                         outcome_kind=frame["outcome"].map(lambda o: specs[o].kind),
+                         outcome_unit=frame["outcome"].map(lambda o: specs[o].unit))
     frame = frame.sort_values(["country", "instrument", "outcome", "estimator", "term"], kind="mergesort")
     return frame.reset_index(drop=True)
 
 
 def _provenance(data: pd.DataFrame, inst: InstrumentParams, *, country: str, cost: ProgrammeCosts,
-                profile: str, seed: int, tag: SampleProvenance | None, created: str) -> Provenance:
+                profile: str, seed: int, tag: SampleProvenance | None, created: str,
+                specs: Mapping[str, OutcomeSpec]) -> Provenance:
     # the run id names what determines the evidence rows; delivery data and the population only add the
     # delivery and population-mix tables, so the same estimates have the same run id with or without them
     data_sha = frame_sha256(data)
     inputs = {"instrument": inst.model_dump(mode="json"), "country": country,
               "costs": [cost.programme_cost_per_firm, cost.admin_cost_per_firm],
               "disclosure_profile": profile, "seed": seed, "data": data_sha, "version": __version__,
+              "outcomes": {k: vars(v) for k, v in specs.items() if not v.standard},
               "schema_version": SCHEMA_VERSION}
     return Provenance(data_source="simulated" if tag is not None else "file", data_sha256=data_sha,
                       run_id=stable_hash(inputs)[:16], created=created, version=__version__, seed=seed,

@@ -11,17 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
 from ipf_eval._defaults import CONTROL_GROUP, N_BOOT
 from ipf_eval._params_io import ParamsModel, check_file_name, load_yaml, validate_model
 from ipf_eval.errors import ParameterError
+from ipf_eval.evidence.outcomes import OUTCOMES, CustomOutcome
 
 __all__ = [
     "OUTCOMES",
     "CostOverride",
+    "CustomOutcome",
     "EstimatorParams",
     "InstrumentCosts",
     "InstrumentParams",
@@ -32,10 +34,8 @@ __all__ = [
 ]
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-Outcome = Literal["log_employment", "log_turnover", "rd_spending", "exporter", "export_share",
-                  "equity_raised", "alive"]
-#: Outcome columns of the panel contract that an instrument may be evaluated on (those the simulator draws).
-OUTCOMES: tuple[str, ...] = get_args(Outcome)
+#: An outcome name: a standard outcome (:data:`OUTCOMES`) or one of ``custom_outcomes``.
+Outcome = Name
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Text = Annotated[str, StringConstraints(max_length=5000)]
 Design = Literal["open_call", "scored_call", "lottery"]
@@ -75,7 +75,13 @@ class CostOverride(ParamsModel):
 
 
 class InstrumentParams(ParamsModel):
-    """One instrument: its design, the outcomes evaluated, estimator choices and costs."""
+    """One instrument: its design, the outcomes evaluated, estimator choices and costs.
+
+    ``outcomes`` are standard outcome names (:data:`OUTCOMES`) or the agency's own, defined under
+    ``custom_outcomes`` here or in the country file (:mod:`ipf_eval.evidence.outcomes`); names are
+    resolved, with close matches for a misspelt one, when the batch is read and when an instrument is
+    evaluated.
+    """
 
     name: Name
     label: Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -85,9 +91,17 @@ class InstrumentParams(ParamsModel):
     estimator: EstimatorParams = Field(default_factory=EstimatorParams)
     costs: InstrumentCosts
     description: Text = ""
+    custom_outcomes: dict[Name, CustomOutcome] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _primary_in_outcomes(self) -> InstrumentParams:
+        dup = sorted({o for o in self.outcomes if self.outcomes.count(o) > 1})
+        if dup:
+            raise ValueError(f"outcomes {dup!r} are listed more than once; list each once")
+        clash = sorted(set(self.custom_outcomes) & set(OUTCOMES))
+        if clash:
+            raise ValueError(f"custom_outcomes {clash!r} reuse standard outcome names; give your own outcome "
+                             "another name")
         if self.primary_outcome is not None and self.primary_outcome not in self.outcomes:
             raise ValueError(f"primary_outcome {self.primary_outcome!r} is not in outcomes "
                              f"{self.outcomes!r}; add it to outcomes or choose one of them")

@@ -190,7 +190,8 @@ def read_evidence_csv(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError) as exc:
         raise EvidenceSchemaError(f"{str(path)!r} cannot be read as evidence.csv ({exc})") from exc
     # an empty list of checks and no grade reasons are written as empty fields, which read back as missing
-    blank = [c for c in (*CHECK_LIST_COLUMNS, "grade_reasons", "cost_unit") if c in frame.columns]
+    blank = [c for c in (*CHECK_LIST_COLUMNS, "grade_reasons", "cost_unit", "outcome_unit")
+             if c in frame.columns]
     frame[blank] = frame[blank].fillna("")
     return validate_table("estimates", frame, where=str(path))
 

@@ -31,6 +31,7 @@ import pandera.pandas as pa
 
 from ipf_eval.errors import EvidenceSchemaError
 from ipf_eval.evidence.grading import CHECKS
+from ipf_eval.evidence.outcomes import OUTCOME_KINDS
 
 __all__ = [
     "CHECK_LIST_COLUMNS",
@@ -48,7 +49,7 @@ __all__ = [
 #: Name written into every evidence record.
 SCHEMA_NAME = "ipf_eval.evidence"
 #: Version of the tables below; bump it when a column is added, removed or changes meaning.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Where the data came from: the embedded simulator or the agency's own data.
 DATA_SOURCES: tuple[str, ...] = ("simulated", "file")
@@ -57,8 +58,10 @@ DESIGN_VALUES: tuple[str, ...] = ("open_call", "scored_call", "lottery")
 #: Designs an estimate's evidence grade can belong to (see :func:`ipf_eval.evidence.headline.grade_design`).
 GRADE_DESIGNS: tuple[str, ...] = ("did", "lottery", "rdd")
 
-#: Units a cost per outcome is given in (:data:`ipf_eval.evidence.cost_basis.COST_UNITS`).
+#: Units a cost per outcome is given in (:data:`ipf_eval.evidence.cost_basis.COST_UNITS`); an agency's own
+#: level or binary outcome is costed in ``custom:<outcome>``.
 COST_UNIT_NAMES: tuple[str, ...] = ("job", "euro_rd", "exporter", "euro_equity")
+_COST_UNIT = r"^(|" + "|".join(COST_UNIT_NAMES) + r"|custom:[a-z][a-z0-9_]{0,39})$"
 
 _COUNTRY = pa.Check.str_matches(r"^[A-Z]{2}$")
 _NAME = pa.Check.str_matches(r"^[a-z][a-z0-9_]{0,39}$")
@@ -102,6 +105,9 @@ _ESTIMATES = pa.DataFrameSchema(
         "country": _str(_COUNTRY),
         "instrument": _str(_NAME),
         "outcome": _str(_NAME),
+        "outcome_label": _str(pa.Check.str_length(min_value=1, max_value=100)),
+        "outcome_kind": _str(pa.Check.isin(list(OUTCOME_KINDS))),
+        "outcome_unit": _str(pa.Check.str_length(max_value=60)),
         "design": _str(pa.Check.isin(list(DESIGN_VALUES))),
         "estimator": _str(pa.Check.str_matches(r"^(att_gt_(dr|ipw|reg)|rct|rdd)$")),
         "estimand": _str(pa.Check.str_length(min_value=1)),
@@ -125,7 +131,7 @@ _ESTIMATES = pa.DataFrameSchema(
         "cost_per_outcome": _float(pa.Check.gt(0)),
         "cost_ci_low": _float(pa.Check.gt(0)),
         "cost_ci_high": _float(pa.Check.gt(0)),
-        "cost_unit": _str(pa.Check.isin(["", *COST_UNIT_NAMES])),
+        "cost_unit": _str(pa.Check.str_matches(_COST_UNIT)),
         "true_value": _float(),
         "n_obs": _count(),
         "n_firms": _count(),

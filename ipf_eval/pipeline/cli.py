@@ -1,8 +1,8 @@
-"""Command line: ``ipf-eval render``, ``ipf-eval check`` and ``ipf-eval refresh-notebooks``.
+"""Command line: ``ipf-eval render``, ``check``, ``init`` and ``refresh-notebooks``.
 
 Exit codes: 0 success; 1 some runs failed (listed in the summary and in ``reports/index.html``);
-2 invalid parameters; 3 the pipeline could not run (unwritable output folder, unreachable scheduler);
-130 interrupted.
+2 invalid parameters or data (``check``), or a refused ``init``; 3 the pipeline could not run
+(unwritable output folder, unreachable scheduler); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -47,8 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--resume", action="store_true", help="skip runs whose inputs have not changed")
     render.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     render.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    check = sub.add_parser("check", help="validate the parameter files and list the planned runs")
-    check.add_argument("--params", default="params/batch.yaml")
+    check = sub.add_parser("check", help="validate every parameter file, open each agency's data file and "
+                                         "check its columns, and list the planned runs (runs no notebook)")
+    check.add_argument("--params", default="params/batch.yaml", metavar="FILE",
+                       help="batch file (default params/batch.yaml)")
+    init = sub.add_parser("init", help="start a country that evaluates its own data: write params/countries/"
+                                       "CC.yaml from a commented template and create data/CC/")
+    init.add_argument("code", metavar="CC",
+                      help="the country's ISO 3166 two-letter code, upper case (e.g. SE)")
+    init.add_argument("--params", default="params", metavar="DIR",
+                      help="parameter folder (default params); data/CC/ is created next to it")
     refresh = sub.add_parser("refresh-notebooks",
                              help="sync notebooks/*.ipynb with their jupytext sources (*.py) and re-execute "
                                   "them")
@@ -190,10 +198,24 @@ def _main(args: argparse.Namespace) -> int:
 
     try:
         if args.command == "check":
-            plan = build_plan(args.params)
-            for run in plan.runs:
-                print(f"{run.run_id:<40} {run.kind:<11} {run.notebook.name}")
-            print(f"{len(plan.runs)} runs; output folder {plan.output_dir}")
+            from ipf_eval.pipeline.check import check_project
+
+            checked = check_project(Path(args.params))
+            print("\n".join([*checked.run_lines(), *checked.summary_lines()]))
+            if checked.problems:
+                print(f"ipf-eval: {len(checked.problems)} problem(s):", file=sys.stderr)
+                print("\n".join(checked.problem_lines()), file=sys.stderr)
+            print(checked.verdict(), file=sys.stderr if checked.problems else sys.stdout)
+            return checked.exit_code
+        if args.command == "init":
+            from ipf_eval.pipeline.check import init_country
+
+            made = init_country(args.code, params_dir=args.params)
+            print(f"wrote {made.country_file}")
+            print(f"{'created' if made.data_dir_created else 'kept'} {made.data_dir}/ (empty; data/ is never "
+                  "committed)")
+            print("next steps:")
+            print("\n".join(f"  {i}. {step}" for i, step in enumerate(made.next_steps, 1)))
             return 0
         if args.command == "refresh-notebooks":
             return refresh_notebooks(Path(args.params), skip_batch=args.skip_batch, timeout=args.timeout)

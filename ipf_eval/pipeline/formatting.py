@@ -29,7 +29,7 @@ from ipf_eval.errors import SpecificationError
 
 __all__ = ["COLUMN_LABELS", "MINUS", "MISSING", "OUTCOME_DISPLAY", "EffectInUnits", "OutcomeDisplay",
            "column_label", "count", "effect_in_units", "effect_sentence", "euro", "number", "outcome_display",
-           "p_text", "p_value", "percent", "points"]
+           "outcome_displays_of", "p_text", "p_value", "percent", "points", "use_outcomes"]
 
 #: Marker for a value that is missing or cannot be shown (en dash, U+2013).
 MISSING = "\u2013"
@@ -370,28 +370,87 @@ def effect_sentence(subject: str, outcome_label: str, effect: EffectInUnits, *, 
 
 @dataclass(frozen=True)
 class OutcomeDisplay:
-    """How an outcome is shown: its label in words, the scale of its effects, their unit on a level scale."""
+    """How an outcome is shown: its label in words, the scale of its effects, their unit on a level scale.
+
+    ``cost_unit`` names what a cost per outcome counts (``job``, ``euro_rd``, ``exporter``, ``euro_equity``,
+    or ``custom:<name>`` for an agency's own level or binary outcome); empty when the outcome is not costed.
+    """
 
     label: str
     scale: Scale
     unit: str = ""
+    cost_unit: str = ""
 
 
-#: The simulated panels' outcomes in words.  ``exporter`` (0/1) is shown as a share here, while the cost
-#: basis (:data:`ipf_eval.evidence.cost_basis.COST_UNITS`) counts it in exporters.
+#: The simulated panels' outcomes in words.  ``exporter`` (0/1) is shown as a share, and costed per
+#: additional exporter.
 OUTCOME_DISPLAY: Mapping[str, OutcomeDisplay] = MappingProxyType({
-    "log_employment": OutcomeDisplay("employment", "log"),
+    "log_employment": OutcomeDisplay("employment", "log", "", "job"),
     "log_turnover": OutcomeDisplay("turnover", "log"),
-    "rd_spending": OutcomeDisplay("R&D spending", "level", "euro"),
-    "exporter": OutcomeDisplay("the share of firms that export", "share"),
+    "rd_spending": OutcomeDisplay("R&D spending", "level", "euro", "euro_rd"),
+    "exporter": OutcomeDisplay("the share of firms that export", "share", "", "exporter"),
     "export_share": OutcomeDisplay("the share of turnover exported", "share"),
-    "equity_raised": OutcomeDisplay("equity raised", "level", "euro"),
+    "equity_raised": OutcomeDisplay("equity raised", "level", "euro", "euro_equity"),
     "alive": OutcomeDisplay("the share of firms still active", "share"),
 })
 
+# The agency's own outcomes of the evidence a report shows (set by use_outcomes; one report per kernel).
+_CUSTOM: dict[str, OutcomeDisplay] = {}
+
+
+def use_outcomes(displays: Mapping[str, OutcomeDisplay]) -> None:
+    """Set the agency's own outcomes (``custom_outcomes``) that :func:`outcome_display` knows.
+
+    A report calls it once, with :func:`outcome_displays_of` on the evidence it shows; it replaces what an
+    earlier report in the same kernel set.
+
+    Raises
+    ------
+    SpecificationError
+        If a name is a standard outcome or a value is not an :class:`OutcomeDisplay`.
+    """
+    clash = sorted(set(displays) & set(OUTCOME_DISPLAY))
+    if clash:
+        raise SpecificationError(f"use_outcomes: {clash!r} are standard outcomes; custom outcomes need "
+                                 "other names.")
+    bad = [k for k, v in displays.items() if not isinstance(v, OutcomeDisplay)]
+    if bad:
+        raise SpecificationError(f"use_outcomes: values for {bad!r} are not OutcomeDisplay objects.")
+    _CUSTOM.clear()
+    _CUSTOM.update(displays)
+
+
+_KIND_SCALE: Mapping[str, Scale] = {"log": "log", "level": "level", "share": "share", "binary": "share"}
+
+
+def outcome_displays_of(rows: pd.DataFrame) -> dict[str, OutcomeDisplay]:
+    """Return the display of every custom outcome in evidence rows (columns ``outcome_label/kind/unit``).
+
+    Raises
+    ------
+    SpecificationError
+        If two rows define the same custom outcome differently (e.g. two agencies gave one name to two
+        outcomes): rename one in its country or instrument file.
+    """
+    needed = {"outcome", "outcome_label", "outcome_kind", "outcome_unit"}
+    if not len(rows) or not needed <= set(rows.columns):
+        return {}
+    own = rows.loc[~rows["outcome"].isin(list(OUTCOME_DISPLAY)), sorted(needed)].drop_duplicates()
+    out: dict[str, OutcomeDisplay] = {}
+    for name, grp in own.groupby("outcome", sort=True):
+        if len(grp) > 1:
+            raise SpecificationError(f"custom outcome {name!r} is defined differently in the evidence ("
+                                     f"{len(grp)} label/kind/unit combinations); rename one of them.")
+        r = grp.iloc[0]
+        kind = str(r["outcome_kind"])
+        out[str(name)] = OutcomeDisplay(str(r["outcome_label"]), _KIND_SCALE.get(kind, "level"),
+                                        str(r["outcome_unit"]),
+                                        f"custom:{name}" if kind in ("level", "binary") else "")
+    return out
+
 
 def outcome_display(name: str) -> OutcomeDisplay:
-    """Return how outcome ``name`` is shown (:data:`OUTCOME_DISPLAY`).
+    """Return how outcome ``name`` is shown (:data:`OUTCOME_DISPLAY`, then :func:`use_outcomes`).
 
     An unknown outcome gets ``OutcomeDisplay(name.replace("_", " "), "level")``.
 
@@ -402,7 +461,8 @@ def outcome_display(name: str) -> OutcomeDisplay:
     """
     if not isinstance(name, str) or not name.strip():
         raise SpecificationError(f"outcome_display: name must be a non-empty outcome name; got {name!r}.")
-    return OUTCOME_DISPLAY.get(name, OutcomeDisplay(name.replace("_", " ").strip(), "level"))
+    known = OUTCOME_DISPLAY.get(name) or _CUSTOM.get(name)
+    return known or OutcomeDisplay(name.replace("_", " ").strip(), "level")
 
 
 #: Column headers of the report tables in words (the tables' columns keep their snake_case names).  The

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ipf_eval.evidence.cost_basis import COST_UNITS
 from ipf_eval.pipeline import formatting as fmt
 from ipf_eval.pipeline.display import Table, Text
 from ipf_eval.pipeline.summary import Section, money
@@ -38,6 +37,7 @@ __all__ = [
     "side_by_side",
     "transfer_sentence",
     "transfer_table",
+    "units_words",
 ]
 
 _E = html.escape
@@ -45,6 +45,20 @@ _E = html.escape
 #: A cost unit in the plural, as in "66 jobs per EUR 1 million".
 UNITS: Mapping[str, str] = {"job": "jobs", "euro_rd": "euro of R&D", "exporter": "exporters",
                             "euro_equity": "euro of equity raised"}
+
+
+def units_words(cost_unit: str) -> str:
+    """Return a cost unit in the plural, e.g. ``"jobs"``.
+
+    An agency's own level outcome gives ``"units of <label> (<unit>)"``, its binary one
+    ``"firms with <label>"``.
+    """
+    if cost_unit.startswith("custom:"):
+        shown = fmt.outcome_display(cost_unit.removeprefix("custom:"))
+        if shown.scale == "share":
+            return f"firms with {shown.label}"
+        return f"units of {shown.label}" + (f" ({shown.unit})" if shown.unit else "")
+    return UNITS.get(cost_unit, cost_unit)
 
 
 def country_overview(records: Sequence[Mapping[str, Any]], *, country: str, country_name: str, agency: str,
@@ -329,12 +343,12 @@ def recommendations_section(ranked: pd.DataFrame, *, top: int = 10,
             ends = band.text.split("interval ", 1)[-1].removesuffix(")").replace(" to ", " and ", 1)
             pi = f"; in a new country the effect would likely lie between {ends}"
         cost = r.get("cost_per_unit", np.nan)
-        unit = COST_UNITS[str(r["outcome"])].unit if str(r["outcome"]) in COST_UNITS else ""
+        unit = shown.cost_unit
         cost_text = ""
         if np.isfinite(cost):
             index = float(r.get("value_index", np.nan))
             cost_text = (f"; median cost per outcome {money(float(cost))}, "
-                         f"{fmt.number(float(r['units_per_million']))} {UNITS.get(unit, unit)} per EUR 1 "
+                         f"{fmt.number(float(r['units_per_million']))} {units_words(unit)} per EUR 1 "
                          "million"
                          + (f" ({fmt.number(index)} times the typical instrument for this outcome)"
                             if np.isfinite(index) else ""))

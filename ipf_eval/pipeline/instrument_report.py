@@ -141,7 +141,7 @@ def event_study_figure(ev: InstrumentEvidence, names: ReportNames) -> tuple[Any,
     if ev.event_study is None:
         return None
     shown = outcome_display(ev.instrument.primary)
-    unit = shown.unit or None
+    unit = shown.unit or ("units" if shown.scale == "level" else None)  # a level outcome given no unit
     fig = figures.event_study_figure(ev.event_study, outcome_label=shown.label, scale=shown.scale, unit=unit)
     alt = figures.event_study_alt(ev.event_study, outcome_label=shown.label, scale=shown.scale, unit=unit)
     return fig, alt, event_study_caption(ev, names)
@@ -303,14 +303,16 @@ def cost_section(ev: InstrumentEvidence) -> list[object]:
         out.append(Text("No outcome of this instrument has a cost-effectiveness unit, or no effect was "
                         "estimated."))
         return out
-    from ipf_eval.pipeline.summary import cost_sentence, money
+    from ipf_eval.pipeline import formatting as fmt
+    from ipf_eval.pipeline.summary import cost_label, cost_sentence, money
 
     heads = ev.headlines
     lines = [c for c in (cost_sentence({str(k): v for k, v in r.items()})
                          for r in heads.to_dict(orient="records")) if c]
     out.append(Text("\n".join(f"- {_E(c)}" for c in lines)))
     shown = costs.assign(cost_per_unit=costs["cost_per_unit"].map(money), ci_low=costs["ci_low"].map(money),
-                         ci_high=costs["ci_high"].map(money))
+                         ci_high=costs["ci_high"].map(money), unit=costs["unit"].map(cost_label),
+                         outcome=costs["outcome"].map(lambda o: fmt.outcome_display(str(o)).label))
     shown = shown[["outcome", "estimator", "term", "evidence_grade", "unit", "cost_per_unit", "ci_low",
                    "ci_high"]]
     out.append(Table(shown, f"cost of {money(ev.costs.per_firm)} per supported firm (subsidy and "
@@ -325,7 +327,9 @@ def reach_section(ev: InstrumentEvidence, names: ReportNames) -> list[object]:
     """Applications by call year and delivery indicators."""
     r = ev.reach
     if r is None:
-        return [Text("Delivery data are not part of this data source.")]
+        return [Text("Skipped: this data source has no applications data, so reach and the delivery "
+                     "indicators (applications, time to decision, acceptance rate) are not reported. Add an "
+                     "applications file to the country's data block to include them.")]
     return [_notes(ev, "reach"),
             Table(r.table.table, f"applications to {names.instrument_label} in {names.country_name} by call "
                                  f"year (firms counted); median decision time {r.median_decision_days:.0f} "

@@ -6,8 +6,9 @@ Three kinds of file live under ``params/``:
     What to run (countries, optionally a subset of instruments), where to write, how many workers, the
     per-notebook timeout and the batch seed.
 ``countries/<CODE>.yaml``
-    One per country: name, agency, data source (the embedded simulated default or a register file with a
-    column mapping), disclosure profile, the instruments the agency runs, and context text.
+    One per country: name, agency, data source (the embedded simulated default or a register file with
+    its format, reading options, a column mapping and optional delivery data, see :class:`FileSource`),
+    disclosure profile, the instruments the agency runs, and context text.
 ``instruments/<name>.yaml``
     One per instrument: label, assignment design, outcomes, estimator choices and programme costs.
 
@@ -19,17 +20,22 @@ here.
 
 from __future__ import annotations
 
+import codecs
+import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ipf_eval._params_io import ParamsModel, StrictSafeLoader, check_file_name, load_yaml, validate_model
+from ipf_eval.data.readers import READ_OPTION_FORMATS, SUPPORTED_FORMATS
 from ipf_eval.errors import ParameterError
 from ipf_eval.evidence.parameters import (
     OUTCOMES,
     CostOverride,
+    CustomOutcome,
     EstimatorParams,
     InstrumentCosts,
     InstrumentParams,
@@ -38,13 +44,16 @@ from ipf_eval.evidence.parameters import (
 
 __all__ = [
     "OUTCOMES",
+    "ApplicationsSource",
     "BatchParams",
     "CostOverride",
     "CountryParams",
+    "CustomOutcome",
     "EstimatorParams",
     "FileSource",
     "InstrumentCosts",
     "InstrumentParams",
+    "ReadOptions",
     "SimulatedSource",
     "StrictSafeLoader",
     "check_notebook_parameters",
@@ -75,12 +84,197 @@ class SimulatedSource(ParamsModel):
     n_firms: int = Field(default=30_000, ge=500, le=2_000_000)
 
 
-class FileSource(ParamsModel):
-    """A register or monitoring file (CSV, Parquet, Stata, Excel) mapped onto the panel contract."""
+FileFormat = Literal["csv", "parquet", "stata", "excel"]
+OneChar = Annotated[str, StringConstraints(min_length=1, max_length=1)]
+SheetName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class _Block(ParamsModel):
+    """A block of the data source whose unknown keys are reported with the block's allowed keys."""
+
+    _block: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            allowed = list(cls.model_fields)
+            unknown = [str(k) for k in data if k not in cls.model_fields]
+            if unknown:
+                parts = []
+                for key in unknown:
+                    close = difflib.get_close_matches(key, allowed, n=2)
+                    parts.append(repr(key) + (f" (did you mean {' or '.join(map(repr, close))}?)" if close
+                                              else ""))
+                text = (f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(parts)} under "
+                        f"{cls._block!r}; the keys of {cls._block!r} are {', '.join(map(repr, allowed))}")
+                raise PydanticCustomError("extra_forbidden", "{text}", {"text": text})
+        return data
+
+
+class ReadOptions(_Block):
+    """How a file is read (``read:`` of a data source); every key is optional.
+
+    Each option applies to the formats pandas reads it for
+    (:data:`ipf_eval.data.readers.READ_OPTION_FORMATS`):
+
+    ``sep``, ``encoding``
+        CSV only: the column separator (default ``","``, tab for ``.tsv``) and the text encoding (default
+        UTF-8; e.g. ``latin-1``, ``cp1252``).
+    ``decimal``, ``thousands``
+        CSV and Excel: the decimal mark and the thousands separator of numbers written as text (in a
+        workbook, numeric cells are numbers already).
+    ``sheet``
+        Excel only: the sheet's name, or its position counted from 0 (default: the first sheet).
+    ``na_values``
+        CSV and Excel: extra codes that mean "missing" (e.g. ``["-", "n/a"]``), besides empty cells and
+        pandas' defaults (``NA``, ``NaN``, ...).
+    ``skiprows``
+        CSV and Excel: lines above the header row to skip.
+
+    Parquet and Stata files carry their own types and missing values: no option applies to them, and giving
+    one is an error naming the key and the format.
+    """
+
+    _block: ClassVar[str] = "read"
+
+    sep: Annotated[str, StringConstraints(min_length=1, max_length=10)] | None = None
+    decimal: OneChar | None = None
+    thousands: OneChar | None = None
+    encoding: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    sheet: SheetName | Annotated[int, Field(ge=0)] | None = None
+    na_values: list[Annotated[str, StringConstraints(max_length=100)]] | None = None
+    skiprows: Annotated[int, Field(ge=0)] | None = None
+
+    @field_validator("sheet", mode="before")
+    @classmethod
+    def _sheet(cls, value: Any) -> Any:
+        ok = (isinstance(value, str) and 0 < len(value) <= 100) or value is None or (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+        if not ok:
+            raise ValueError("sheet must be the sheet's name (text; quote a name YAML reads as a number or "
+                             "true/false) or its position counted from 0")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown text encoding {value!r}; use the file's encoding, e.g. utf-8, "
+                                 "latin-1 or cp1252") from None
+        return value
+
+    def given(self) -> dict[str, Any]:
+        """Return the options set in the file (name to value), for :func:`ipf_eval.data.read_panel`."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+def _file_format(path: str, declared: str | None) -> str | None:
+    """Return the format of ``path``: ``declared`` or from its suffix (``None`` when it is not known)."""
+    if declared is not None:
+        return declared
+    name = path.lower()
+    for ext in sorted(SUPPORTED_FORMATS, key=len, reverse=True):
+        if name.endswith(ext):
+            return SUPPORTED_FORMATS[ext]
+    return None  # a folder of Parquet files, or an extension read_panel refuses when the file is read
+
+
+def _check_read(path: str, declared: str | None, read: ReadOptions, where: str) -> None:
+    fmt = _file_format(path, declared)
+    if fmt is None:
+        return
+    wrong = [k for k in read.given() if fmt not in READ_OPTION_FORMATS[k]]
+    if wrong:
+        fits = sorted(k for k, formats in READ_OPTION_FORMATS.items() if fmt in formats)
+        how, fix = (("from its suffix", "set format if the suffix is misleading") if declared is None
+                    else ("from its format key", "fix format"))
+        options = (f"the read options of {fmt} files are {', '.join(map(repr, fits))}" if fits
+                   else f"{fmt} files carry their own types and take no read options")
+        raise PydanticCustomError(
+            "read_option_format", "{text}",
+            {"text": f"{', '.join(f'{where}.{k}' for k in wrong)} do{'es' if len(wrong) == 1 else ''} not "
+                     f"apply to {path!r}, a {fmt} file ({how}); {options}: remove "
+                     f"{'it' if len(wrong) == 1 else 'them'}, or {fix}"})
+
+
+def _check_columns(columns: Mapping[str, str], where: str) -> None:
+    by_file: dict[str, list[str]] = {}
+    for contract, file_column in columns.items():
+        by_file.setdefault(file_column, []).append(contract)
+    twice = {f: c for f, c in by_file.items() if len(c) > 1}
+    if twice:
+        file_column, names = next(iter(twice.items()))
+        raise PydanticCustomError(
+            "column_mapping", "{text}",
+            {"text": f"{where} maps {', '.join(map(repr, names))} to the same file column {file_column!r}; "
+                     f"each contract name (left) takes its own file column (right): fix the mapping"})
+
+
+class ApplicationsSource(_Block):
+    """The optional delivery data of a file source (``data.applications``): one row per application.
+
+    ``path``, ``format``, ``read`` and ``columns`` work as in :class:`FileSource`.  The reach and delivery
+    tables (:func:`ipf_eval.evidence.reach.reach_summary`) read ``firm_id``, ``call_year``,
+    ``application_date``, ``decision_date`` and ``outcome`` (``"accepted"`` or another decision); a
+    column ``instrument``, when present, selects each instrument's applications.
+    """
+
+    _block: ClassVar[str] = "applications"
+
+    path: Annotated[str, StringConstraints(min_length=1)]
+    format: FileFormat | None = None
+    read: ReadOptions = Field(default_factory=ReadOptions)
+    columns: dict[ColumnName, ColumnName] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApplicationsSource:
+        _check_read(self.path, self.format, self.read, "applications.read")
+        _check_columns(self.columns, "applications.columns")
+        return self
+
+
+class FileSource(_Block):
+    """A register or monitoring file (CSV, Parquet, Stata, Excel) mapped onto the panel contract.
+
+    Keys (all optional but ``source`` and ``path``):
+
+    ``path``
+        The file, relative to the project root; it must lie in the project or a folder of ``data_dirs`` in
+        the batch file.  A folder holding a partitioned Parquet dataset is read as Parquet.
+    ``format``
+        ``csv``, ``parquet``, ``stata`` or ``excel``; by default from the suffix (``.csv``, ``.txt``,
+        ``.tsv``, ``.csv.gz``, ``.csv.zip``, ``.parquet``, ``.pq``, ``.dta``, ``.xlsx``, ``.xlsm``).
+    ``read``
+        How the file is read: :class:`ReadOptions`.
+    ``columns``
+        **Contract name: file column**, e.g. ``{firm_id: FirmNo, year: Year}``.  A contract column the file
+        already has under its own name needs no entry; the file's other columns are kept unrenamed.
+    ``applications``
+        Optional delivery data: :class:`ApplicationsSource`.
+
+    The firm identifier of a CSV or Excel file is read as text and kept as text unless every id is a plain
+    whole number (``42``, not ``0042``), which becomes an integer: ids such as ``FIRM-00042`` or ``00042``
+    survive unchanged (:func:`ipf_eval.pipeline.settings.load_country_data`).
+    """
+
+    _block: ClassVar[str] = "data"
 
     source: Literal["file"]
     path: Annotated[str, StringConstraints(min_length=1)]
+    format: FileFormat | None = None
+    read: ReadOptions = Field(default_factory=ReadOptions)
     columns: dict[ColumnName, ColumnName] = Field(default_factory=dict)
+    applications: ApplicationsSource | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FileSource:
+        _check_read(self.path, self.format, self.read, "read")
+        _check_columns(self.columns, "columns")
+        return self
 
 
 class CountryParams(ParamsModel):
@@ -98,6 +292,7 @@ class CountryParams(ParamsModel):
     instruments: list[Name] = Field(min_length=1)
     context: Text = ""
     costs: dict[Name, CostOverride] = Field(default_factory=dict)
+    custom_outcomes: dict[Name, CustomOutcome] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_instruments(self) -> CountryParams:

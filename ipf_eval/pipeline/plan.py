@@ -194,6 +194,9 @@ def build_plan(batch_file: Path | str, *, only: str | None = None, project_root:
             resolved = resolve_confined(country.data.path, root=root, allowed=data_dirs,
                                         file=country_files[code], key="data.path")
             data_files = (resolved,)
+            if country.data.applications is not None:
+                data_files += (resolve_confined(country.data.applications.path, root=root, allowed=data_dirs,
+                                                file=country_files[code], key="data.applications.path"),)
         for name in country.instruments:
             if name not in instruments:
                 continue

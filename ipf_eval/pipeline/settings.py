@@ -14,20 +14,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from ipf_eval.errors import ParameterError, PipelineError
+from ipf_eval.errors import DataError, ParameterError, SpecificationError
 from ipf_eval.evidence import InstrumentEvidence, evaluate_instrument
+from ipf_eval.evidence.outcomes import OutcomeSpec, outcome_specs
 from ipf_eval.evidence.parameters import CostOverride, InstrumentParams
+from ipf_eval.evidence.reach import applications_from_file
 from ipf_eval.pipeline.params import (
     BatchParams,
     CountryParams,
     FileSource,
+    ReadOptions,
+    _file_format,
     load_batch_file,
     load_country_file,
     load_instrument_file,
     resolve_confined,
 )
 
-__all__ = ["BatchSettings", "EvaluationData", "InstrumentRun", "batch_settings", "instrument_run"]
+__all__ = ["BatchSettings", "EvaluationData", "InstrumentRun", "batch_settings", "instrument_run",
+           "load_country_data"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,23 @@ class BatchSettings:
         """Label of each instrument a country runs in this batch."""
         return {name: self.instruments[name].label for name in self.country(country).instruments
                 if name in self.instruments}
+
+    def outcome_specs(self, country: str, instrument: str) -> dict[str, OutcomeSpec]:
+        """Return the outcomes a country's evaluation of an instrument estimates, resolved.
+
+        The country's ``custom_outcomes`` and the instrument's are merged (the instrument's win on a name
+        both define).
+
+        Raises
+        ------
+        ParameterError
+            If an outcome is neither standard nor defined in either file (the message names both).
+        """
+        cp, inst = self.country(country), self.instruments[instrument]
+        where = (f"{str(self.params_dir / 'instruments' / f'{instrument}.yaml')!r} (evaluated for "
+                 f"{str(self.params_dir / 'countries' / f'{country}.yaml')!r})")
+        return outcome_specs(inst.outcomes, custom={**cp.custom_outcomes, **inst.custom_outcomes},
+                             where=where)
 
     def country(self, code: str) -> CountryParams:
         """Return the parameters of one country of the batch.
@@ -89,7 +111,12 @@ def batch_settings(params: str | Path) -> BatchSettings:
     names = sorted({i for c in countries.values() for i in c.instruments
                     if batch.instruments is None or i in batch.instruments})
     instruments = {i: load_instrument_file(params_dir / "instruments" / f"{i}.yaml") for i in names}
-    return BatchSettings(batch, batch_file, params_dir.parent.resolve(), countries, instruments)
+    settings = BatchSettings(batch, batch_file, params_dir.parent.resolve(), countries, instruments)
+    for code, cp in countries.items():
+        for name in cp.instruments:
+            if name in instruments:
+                settings.outcome_specs(code, name)  # every outcome name is standard or defined
+    return settings
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,20 +151,24 @@ class InstrumentRun:
     def load_data(self) -> EvaluationData:
         """Load the evaluation sample: the embedded simulation or the agency's file.
 
+        For a file source this is :func:`load_country_data`; when the applications file has an
+        ``instrument`` column, only this instrument's applications are kept.
+
         Raises
         ------
         DataError
-            If the file cannot be read or a mapped column is missing.
+            If a file cannot be read (the message names the country file and the key).
+        ParameterError
+            If a mapped column is not in the file, a read option does not fit the file, or a path lies
+            outside the project and the declared data folders.
         """
         source = self.country.data
         if isinstance(source, FileSource):
-            from ipf_eval.data import read_panel
-
-            if self.data_path is None:
-                raise PipelineError(f"country {self.country.code!r} reads a file but no resolved path was "
-                                    f"given; build the run with ipf_eval.pipeline.instrument_run")
-            panel = read_panel(self.data_path, columns=dict(source.columns) or None, keep_unmapped=True)
-            return EvaluationData(panel=panel, data_file=self.data_path)
+            data = load_country_data(self.settings, self.country.code)
+            apps = data.applications
+            if apps is not None and "instrument" in apps.columns:
+                apps = apps.loc[apps["instrument"] == self.instrument.name].reset_index(drop=True)
+            return EvaluationData(panel=data.panel, applications=apps, data_file=data.data_file)
         from ipf_eval.data import simulate_firms
 
         sim = simulate_firms(seed=source.seed, n_firms=source.n_firms)
@@ -155,7 +186,7 @@ class InstrumentRun:
         return evaluate_instrument(data.panel, self.instrument, country=self.country.code, costs=self.costs,
                                    disclosure_profile=self.country.disclosure_profile, seed=self.seed,
                                    applications=data.applications, population=data.population,
-                                   created=created or None)
+                                   created=created or None, custom_outcomes=self.country.custom_outcomes)
 
 
 def instrument_run(params: str | Path, *, country: str, instrument: str) -> InstrumentRun:
@@ -177,7 +208,7 @@ def instrument_run(params: str | Path, *, country: str, instrument: str) -> Inst
     ------
     ParameterError
         If a file is invalid, the batch does not list the country, the country does not run the instrument,
-        or its data file lies outside the project and the declared data folders.
+        or its data file or applications file lies outside the project and the declared data folders.
     """
     settings = batch_settings(params)
     cp = settings.country(country)
@@ -187,10 +218,163 @@ def instrument_run(params: str | Path, *, country: str, instrument: str) -> Inst
                              f"{list(settings.instrument_labels(country))!r}); pick one of those")
     data_path = None
     if isinstance(cp.data, FileSource):
-        allowed = [resolve_confined(d, root=settings.root, allowed=[], file=settings.batch_file,
-                                    key=f"data_dirs[{i}]") if not Path(d).is_absolute() else Path(d).resolve()
-                   for i, d in enumerate(settings.batch.data_dirs)]
-        data_path = resolve_confined(cp.data.path, root=settings.root, allowed=allowed,
-                                     file=settings.params_dir / "countries" / f"{country}.yaml",
-                                     key="data.path")
+        data_path, _ = _data_files(settings, country, cp.data)  # both paths checked before anything runs
     return InstrumentRun(settings, cp, settings.instruments[instrument], data_path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# An agency's own data: one load per country, for every instrument it runs and for `ipf-eval check`
+# ---------------------------------------------------------------------------------------------------------
+def load_country_data(settings: BatchSettings, country: str) -> EvaluationData:
+    """Open a file-sourced country's data: its panel and, when the country file gives one, its applications.
+
+    The load is instrument-independent: the same panel serves every instrument the country runs
+    (:meth:`InstrumentRun.load_data` only selects each instrument's applications), and ``ipf-eval check``
+    opens the data with it without running a notebook.
+
+    Parameters
+    ----------
+    settings
+        The validated batch (:func:`batch_settings`).
+    country
+        A country of the batch whose ``data.source`` is ``file``.
+
+    Returns
+    -------
+    EvaluationData
+        ``panel`` and ``applications`` (``None`` without ``data.applications``) with contract column names
+        (the file's unmapped columns kept unrenamed after the mapped ones), ``data_file`` the resolved panel
+        file, ``population`` ``None`` (the population mix is then the panel's).
+
+    Raises
+    ------
+    ParameterError
+        If the batch does not list the country; if it uses the simulated data (there is no file to open:
+        the simulated samples are drawn per instrument by :meth:`InstrumentRun.load_data`); if a path lies
+        outside the project and the declared data folders; if a ``read`` option does not fit the file; if a
+        mapped file column is not in the file (naming the key ``data.columns.<name>``, the column, close
+        matches and the file's columns).
+    DataError
+        If a file is missing, empty or unreadable, or its values do not fit (the message names the country
+        file and the key).
+
+    Notes
+    -----
+    ``columns`` maps **contract name: file column**; :func:`ipf_eval.data.read_panel` takes the inverse.
+    The firm identifier of a CSV or Excel file is read as text, so ``FIRM-00042`` and ``00042`` keep their
+    form; when every id is a plain whole number without leading zeros (``42``, up to 18 digits) it becomes an
+    integer column, as pandas would read it.  Parquet and Stata ids keep the file's type.  When the panel's
+    ids are numbers and the applications' text (or the reverse), both become text so they still match.
+    """
+    cp = settings.country(country)
+    source = cp.data
+    if not isinstance(source, FileSource):
+        raise ParameterError(
+            f"{str(_country_file(settings, country))!r}: key 'data.source' is 'simulated': there is no file "
+            f"to open (the simulated samples are drawn per instrument by InstrumentRun.load_data); set "
+            f"data.source to file with data.path to evaluate the agency's own data")
+    data_path, apps_path = _data_files(settings, country, source)
+    cfile = _country_file(settings, country)
+    panel = _read_source(data_path, value=source.path, fmt=source.format, read=source.read,
+                         columns=source.columns, country_file=cfile, prefix="data")
+    apps = None
+    if source.applications is not None and apps_path is not None:
+        a = source.applications
+        apps = _read_source(apps_path, value=a.path, fmt=a.format, read=a.read, columns=a.columns,
+                            country_file=cfile, prefix="data.applications")
+        apps = applications_from_file(apps, where=f"{str(cfile)!r}: the applications file {a.path!r}")
+        panel, apps = _matching_ids(panel, apps)
+    return EvaluationData(panel=panel, applications=apps, data_file=data_path)
+
+
+def _country_file(settings: BatchSettings, country: str) -> Path:
+    return settings.params_dir / "countries" / f"{country}.yaml"
+
+
+def _data_files(settings: BatchSettings, country: str, source: FileSource) -> tuple[Path, Path | None]:
+    """Resolve ``data.path`` and ``data.applications.path``, each confined to the project and data_dirs."""
+    allowed = [resolve_confined(d, root=settings.root, allowed=[], file=settings.batch_file,
+                                key=f"data_dirs[{i}]") if not Path(d).is_absolute() else Path(d).resolve()
+               for i, d in enumerate(settings.batch.data_dirs)]
+    cfile = _country_file(settings, country)
+    data_path = resolve_confined(source.path, root=settings.root, allowed=allowed, file=cfile,
+                                 key="data.path")
+    apps_path = None
+    if source.applications is not None:
+        apps_path = resolve_confined(source.applications.path, root=settings.root, allowed=allowed,
+                                     file=cfile, key="data.applications.path")
+    return data_path, apps_path
+
+
+def _read_source(path: Path, *, value: str, fmt: str | None, read: ReadOptions, columns: dict[str, str],
+                 country_file: Path, prefix: str) -> pd.DataFrame:
+    """Read one file of a data source; every error names the country file and the key."""
+    from ipf_eval.data.readers import read_columns, read_panel
+
+    opts = read.given()
+    where = f"{str(country_file)!r}: key '{prefix}.path' is {value!r}"
+    try:
+        available = read_columns(path, file_format=fmt, sheet=opts.get("sheet"), sep=opts.get("sep"),
+                                 encoding=opts.get("encoding"), skiprows=opts.get("skiprows"))
+        missing = {k: c for k, c in columns.items() if c not in available}
+        if missing:
+            raise ParameterError(_missing_columns(missing, available, path, country_file, prefix))
+        as_text = _file_format(value, fmt) in ("csv", "excel") and (
+            "firm_id" in columns or "firm_id" in available)
+        frame = read_panel(path, columns={c: k for k, c in columns.items()} or None, keep_unmapped=True,
+                           dtypes={"firm_id": "string"} if as_text else None, file_format=fmt, **opts)
+    except ParameterError:
+        raise
+    except DataError as exc:
+        raise DataError(f"{where}: {exc} (read_panel's options are the keys of {prefix}.read; the column "
+                        f"mapping is {prefix}.columns)") from exc
+    except SpecificationError as exc:
+        raise ParameterError(f"{str(country_file)!r}: key '{prefix}.read': {exc} (file {value!r}); fix "
+                             f"{prefix}.read or {prefix}.format") from exc
+    return _whole_number_ids(frame) if as_text else frame
+
+
+def _missing_columns(missing: dict[str, str], available: list[str], path: Path, country_file: Path,
+                     prefix: str) -> str:
+    import difflib
+
+    parts = []
+    for key, col in missing.items():
+        close = difflib.get_close_matches(col, available, n=3, cutoff=0.6)
+        folded = [c for c in available if c.casefold() == col.casefold() and c not in close]
+        hint = f" (close: {', '.join(map(repr, [*folded, *close]))})" if close or folded else ""
+        parts.append(f"key '{prefix}.columns.{key}' is {col!r}, which is not a column of {str(path)!r}{hint}")
+    shown = available[:40]
+    more = f" and {len(available) - len(shown)} more" if len(available) > len(shown) else ""
+    one_column = ""
+    if len(available) == 1 and any(x in available[0] for x in ";\t|,"):
+        one_column = (f"; the header was read as a single column: set {prefix}.read.sep to the file's "
+                      "separator")
+    return (f"{str(country_file)!r}: {'; '.join(parts)}; the file's columns are {shown!r}{more}{one_column}; "
+            f"write the file's column name on the right ({prefix}.columns: {{contract name: file column}})")
+
+
+_WHOLE_NUMBER = r"-?[1-9][0-9]{0,17}|0"
+
+
+def _whole_number_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn firm ids read as text into integers when each is a plain whole number (``42``, not ``042``)."""
+    if "firm_id" not in frame.columns or not pd.api.types.is_string_dtype(frame["firm_id"].dtype):
+        return frame
+    ids = frame["firm_id"]
+    present = ids.dropna()
+    if not len(present) or not present.astype(str).str.fullmatch(_WHOLE_NUMBER).all():
+        return frame
+    numbers = pd.to_numeric(ids)
+    return frame.assign(firm_id=numbers.astype("Int64" if ids.isna().any() else "int64"))
+
+
+def _matching_ids(panel: pd.DataFrame, apps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give panel and applications ids of one kind: both text when one is text and the other numbers."""
+    if "firm_id" not in panel.columns or "firm_id" not in apps.columns:
+        return panel, apps
+    text = [pd.api.types.is_string_dtype(f["firm_id"].dtype) for f in (panel, apps)]
+    if text[0] == text[1]:
+        return panel, apps
+    return (panel.assign(firm_id=panel["firm_id"].astype("string")),
+            apps.assign(firm_id=apps["firm_id"].astype("string")))

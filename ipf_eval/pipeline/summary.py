@@ -18,12 +18,11 @@ from typing import Any
 import pandas as pd
 
 from ipf_eval.evidence import InstrumentEvidence
-from ipf_eval.evidence.cost_basis import COST_UNITS
 from ipf_eval.pipeline import formatting as fmt
 from ipf_eval.pipeline.grade_box import level_meaning
 from ipf_eval.synthesis.country import VERDICT_WORDS, CountryVerdict, country_verdicts
 
-__all__ = ["COST_LABELS", "HORIZONS", "SUBJECTS", "Section", "cost_sentence", "findings_rows",
+__all__ = ["COST_LABELS", "HORIZONS", "SUBJECTS", "Section", "cost_label", "cost_sentence", "findings_rows",
            "instrument_summary", "money", "outcome_sentence", "verdict_sentence", "verdict_words"]
 
 #: Who an estimate is about, by the design its grade belongs to.
@@ -46,6 +45,24 @@ COST_LABELS: Mapping[str, str] = {
     "euro_equity": "additional euro of equity raised",
 }
 _E = html.escape
+
+
+def cost_label(cost_unit: str) -> str:
+    """Return what one unit of a cost per outcome is, e.g. ``"additional job"``.
+
+    For an agency's own outcome (``custom:<name>``): ``"additional unit of <label> (<unit>)"`` for a level
+    outcome, ``"additional firm with <label>"`` for a binary one.
+    """
+    if cost_unit.startswith("custom:"):
+        shown = fmt.outcome_display(cost_unit.removeprefix("custom:"))
+        if shown.scale == "share":
+            return f"additional firm with {shown.label}"
+        return f"additional unit of {shown.label}" + (f" ({shown.unit})" if shown.unit else "")
+    return COST_LABELS.get(cost_unit, cost_unit)
+
+
+def _costed(outcome: str) -> bool:
+    return bool(fmt.outcome_display(outcome).cost_unit)
 
 
 @dataclass(frozen=True)
@@ -107,11 +124,11 @@ def cost_sentence(row: Mapping[str, Any]) -> str | None:
     cost = math.nan if raw is None or pd.isna(raw) else float(raw)
     label = fmt.outcome_display(str(row["outcome"])).label
     if unit and math.isfinite(cost):
-        what = COST_LABELS.get(unit, unit)
+        what = cost_label(unit)
         return (f"Cost per {what}: {money(cost)} (interval {money(float(row['cost_ci_low']))} to "
                 f"{money(float(row['cost_ci_high']))}), counting the subsidy and the agency's "
                 "administration.")
-    if str(row["outcome"]) not in _COSTED:
+    if not _costed(str(row["outcome"])):
         return None
     if float(row["ci_high"]) < 0:
         return (f"The effect on {label} is negative: the programme is associated with less of it, so no "
@@ -134,9 +151,6 @@ def verdict_words(verdict: CountryVerdict) -> str:
 def verdict_sentence(verdict: CountryVerdict, label: str) -> str:
     """Return the verdict as the summary's lead sentence: ``"<label>: <verdict in words>."``."""
     return f"{label}: {verdict_words(verdict)}."
-
-
-_COSTED = frozenset(COST_UNITS)
 
 
 def _order(heads: pd.DataFrame, primary: str, outcomes: Sequence[str]) -> pd.DataFrame:
@@ -212,11 +226,11 @@ def findings_rows(evidence: pd.DataFrame, primaries: Mapping[tuple[str, str], st
         cost = float(r["cost_per_outcome"]) if pd.notna(r.get("cost_per_outcome")) else math.nan
         rows.append({"country": country, "instrument": instrument, "outcome": shown.label,
                      "effect": effect.text, "grade": f"level {int(r['evidence_grade'])} of 5",
-                     "cost": (f"{money(cost)} per {COST_LABELS.get(str(r['cost_unit']), r['cost_unit'])}"
+                     "cost": (f"{money(cost)} per {cost_label(str(r['cost_unit']))}"
                               if math.isfinite(cost) else
                               "not given: the effect is not distinguishable from zero"
-                              if str(r["outcome"]) in _COSTED and float(r["ci_high"]) >= 0 else
-                              "not given: the effect is negative" if str(r["outcome"]) in _COSTED else ""),
+                              if _costed(str(r["outcome"])) and float(r["ci_high"]) >= 0 else
+                              "not given: the effect is negative" if _costed(str(r["outcome"])) else ""),
                      "verdict": verdict_words(verdict), "data_source": str(r["data_source"])})
     return pd.DataFrame(rows, columns=["country", "instrument", "outcome", "effect", "grade", "cost",
                                        "verdict", "data_source"])
