@@ -11,6 +11,7 @@ column, with row counts and a few example ids) and how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "BatchLockedError",
     "DataError",
     "DataWarning",
     "DisclosureError",
@@ -56,6 +57,10 @@ class DisclosureError(IpfEvalError, RuntimeError):
 
 class PipelineError(IpfEvalError, RuntimeError):
     """A batch run failed: a notebook raised, a kernel died, an output could not be written."""
+
+
+class BatchLockedError(PipelineError):
+    """Another batch is writing to the same output folder (its process id is in the lock file)."""
 
 
 class IpfEvalWarning(UserWarning):

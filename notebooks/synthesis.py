@@ -30,18 +30,22 @@ from ipf_eval.pipeline.formatting import outcome_displays_of, use_outcomes
 from ipf_eval.synthesis import forum
 
 report = setup_notebook()
-countries = list(batch_settings(params).countries)
+settings = batch_settings(params)
+countries = list(settings.countries)
+include_stale = settings.batch.include_stale  # evidence whose latest run failed: left out by default
 records = read_evidence(evidence_dir)
 use_outcomes(outcome_displays_of(evidence_frame(records)))  # the agencies' own outcomes
 show(data_banner(evidence_frame(records)["data_source"]))
 # Each evaluation's headline estimate per outcome; estimators that estimate different things are not pooled.
-selection = forum.select_families(forum.headline_estimates(evidence_frame(records), countries=countries))
+selection = forum.select_families(forum.headline_estimates(evidence_frame(records), countries=countries,
+                                                          include_stale=include_stale))
 recs, ranked = forum.ranked_recommendations(selection.kept)
 # What each pooled instrument would likely do in each member's SME mix: the same countries and estimator.
 matrix = forum.transferability_matrix(
     evidence_table(records, "heterogeneity"), evidence_table(records, "population_mix"), kept=selection.kept,
     countries=countries, between={(r["instrument"], r["outcome"]): r["tau2"] for _, r in ranked.iterrows()})
 show(section.recommendations_section(ranked, transfer=matrix))
+show(section.stale_text(records, included=include_stale))
 
 # %% [markdown]
 # ## What was pooled

@@ -24,6 +24,7 @@ def estimate_row(country: str = "AT", instrument: str = "alpha", outcome: str = 
         "n_obs": 100, "n_firms": 20, "n_supported": 10, "disclosure_profile": "statistical_office",
         "data_source": "simulated", "data_sha256": "0" * 64, "run_id": "0" * 16,
         "created": "2026-01-01T00:00:00Z", "version": "test", "schema_version": SCHEMA_VERSION,
+        "stale": False,
     }
     row.update(over)
     return {k: row[k] for k in ESTIMATE_COLUMNS}

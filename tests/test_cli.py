@@ -72,6 +72,21 @@ def test_unwritable_output_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "cannot be written" in capsys.readouterr().err
 
 
+def test_a_second_render_on_the_same_folder_exits_2(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A batch already writing to the output folder (its live process id in the lock): exit 2, nothing run."""
+    import os
+
+    batch = make_project(tmp_path)
+    lock = tmp_path / "reports" / "_runs" / "batch.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(str(os.getppid()))  # a live process that is not this one
+    assert cli.main(["render", "--params", str(batch), "--workers", "0"]) == 2
+    assert "another batch (process" in capsys.readouterr().err
+    assert lock.read_text() == str(os.getppid())  # the other batch's lock is left alone
+    assert not (tmp_path / "reports" / "AT").exists()
+
+
 def test_interrupt_exit_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                             capsys: pytest.CaptureFixture[str]) -> None:
     def interrupted(*args: Any, **kwargs: Any) -> None:

@@ -222,6 +222,20 @@ def test_check_missing_covariate(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "0 of 1 instruments ok" in out
 
 
+def test_render_stops_before_any_notebook_when_the_data_lack_a_covariate(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ipf-eval render`` runs the data checks first: exit 2 and no notebook (the fixture refuses any)."""
+    batch = _file_project(tmp_path, _firms().drop(columns="LnAge"),
+                          data={"columns": {k: v for k, v in MAPPING.items() if k != "log_age_base"}})
+    code = cli.main(["render", "--params", str(batch), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "no notebook was run" in err
+    assert "column 'log_age_base' (a covariate of alpha" in err
+    assert not FIRM_ID.search(out + err)
+    assert not (tmp_path / "reports" / "SE").exists()
+
+
 def test_check_missing_outcome(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     batch = _file_project(tmp_path, instrument={"outcomes": ["log_employment", "log_turnover"]})
     code, _, err = _check(batch, capsys)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -132,11 +133,40 @@ def test_bad_data_keeps_the_previous_good_report(tmp_path: Path, monkeypatch: py
     assert outcome.status == "failed"
     assert outcome.error.startswith("DataError: ")
     assert "'log_employment'" in outcome.error
-    assert (out / "NO" / "alpha.html").read_bytes() == good_html
-    assert (out / "_runs" / "evidence" / "NO__alpha.json").read_bytes() == good_evidence
+    # the earlier report stays, marked stale: a banner on its page, its evidence rows stale, and the run log
+    # says so
+    page = (out / "NO" / "alpha.html").read_text(encoding="utf-8")
+    assert "id='stale-report'" in page
+    assert "the latest run failed: DataError" in page
+    assert re.sub(r"<div id='stale-report'.*?</div>", "", page, count=1, flags=re.S).encode() == good_html
+    old_record, record = json.loads(good_evidence), json.loads((out / "_runs" / "evidence" /
+                                                                "NO__alpha.json").read_text())
+    assert record["stale"]["error"].startswith("DataError")
+    rows, old_rows = record["tables"]["estimates"], old_record["tables"]["estimates"]
+    assert [r["stale"] for r in rows] == [True] * len(rows)
+    assert [(r["run_id"], r["created"]) for r in rows] == [(r["run_id"], r["created"]) for r in old_rows]
+    csv_rows = pd.read_csv(out / "evidence.csv")
+    assert csv_rows.loc[csv_rows["country"] == "NO", "stale"].all()
     assert (out / "_runs" / "NO" / "alpha.failed.ipynb").is_file()
-    assert "DataError" in (out / "NO" / "index.html").read_text()
+    index = (out / "NO" / "index.html").read_text()
+    assert "DataError" in index
+    assert "Out of date: the page shown is the report of" in index
+    assert "out of date (the evidence of" in index  # the findings row
     assert _no_temporaries(out)
+
+    # the same failure again keeps one banner and the date of the report shown
+    run_batch(build_plan(batch, only="NO/alpha"), resume=True, progress=False)
+    assert (out / "NO" / "alpha.html").read_text(encoding="utf-8").count("id='stale-report'") == 1
+
+    # a later successful run removes the mark
+    _write_csv(csv, good=True)
+    third = run_batch(build_plan(batch, only="NO/alpha"), resume=True, progress=False)
+    assert third.outcomes[0].status == "ok"
+    assert "stale-report" not in (out / "NO" / "alpha.html").read_text(encoding="utf-8")
+    fresh = json.loads((out / "_runs" / "evidence" / "NO__alpha.json").read_text())
+    assert "stale" not in fresh
+    assert not any(r["stale"] for r in fresh["tables"]["estimates"])
+    assert "Out of date" not in (out / "NO" / "index.html").read_text()
 
 
 def test_unwritable_output_folder(tmp_path: Path) -> None:

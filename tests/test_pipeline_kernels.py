@@ -157,25 +157,28 @@ def test_kernel_recycled_after_max_runs(tmp_path: Path, warm: None, monkeypatch:
 @pytest.mark.slow
 def test_real_notebooks_give_identical_evidence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  warm: None) -> None:
-    """Fresh kernels, then warm kernels re-running the same batch in the same folder: byte-identical evidence
-    and reports (the second run keeps the first run's evidence time stamp, its inputs being the same)."""
+    """Fresh kernels, then warm kernels, then two worker processes re-running the same batch in the same
+    folder: byte-identical evidence and reports (each re-run keeps the first run's evidence time stamp, its
+    inputs being the same)."""
     monkeypatch.setattr(runner_mod, "_library_fingerprint", lambda: "pinned")
     batch = real_project(tmp_path, {"countries": ["NO"], "instruments": ["growth_coaching", "rd_grant"],
                                     "output_dir": "reports", "workers": 0, "timeout": 300, "seed": 7,
                                     "synthesis": False, "case_studies": []})
     out = tmp_path / "reports"
     outputs = {}
-    for mode, reuse in (("fresh", False), ("warm", True)):
+    for mode, reuse, workers in (("fresh", False, 0), ("warm", True, 0), ("two workers", True, 2)):
         plan = build_plan(batch, project_root=tmp_path, notebooks_dir=PROJECT / "notebooks")
-        report = runner_mod.run_batch(plan, progress=False, reuse_kernels=reuse)
+        report = runner_mod.run_batch(plan, progress=False, reuse_kernels=reuse, workers=workers)
         assert report.exit_code == 0, report.summary_table()
         outputs[mode] = {p.relative_to(out).as_posix(): p.read_bytes()
                          for p in sorted(out.rglob("*")) if p.suffix in (".json", ".html", ".csv")
                          and "manifest" not in p.name and p.name not in ("index.html", "runs.html")}
-    assert set(outputs["fresh"]) == set(outputs["warm"])
+    assert set(outputs["fresh"]) == set(outputs["warm"]) == set(outputs["two workers"])
     assert len([k for k in outputs["fresh"] if k.endswith(".json")]) == 2
-    different = [k for k in outputs["fresh"] if outputs["fresh"][k] != outputs["warm"][k]]
-    assert different == []
+    assert "evidence.csv" in outputs["fresh"]
+    for mode in ("warm", "two workers"):
+        different = [k for k in outputs["fresh"] if outputs["fresh"][k] != outputs[mode][k]]
+        assert different == [], mode
 
 
 @pytest.mark.skipif(__import__("os").name != "posix", reason="unix sockets are POSIX only")

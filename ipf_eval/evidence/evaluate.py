@@ -406,7 +406,7 @@ def evaluate_instrument(
                              seed=seed, tag=tag, created=created, specs=specs)
     estimates = estimates.assign(data_source=provenance.data_source, data_sha256=provenance.data_sha256,
                                  run_id=provenance.run_id, created=provenance.created, version=__version__,
-                                 schema_version=SCHEMA_VERSION)[list(ESTIMATE_COLUMNS)]
+                                 schema_version=SCHEMA_VERSION, stale=False)[list(ESTIMATE_COLUMNS)]
     tables = {"heterogeneity": validate_table("heterogeneity", _columns("heterogeneity", het)),
               "population_mix": validate_table("population_mix", mix_table),
               "delivery": validate_table("delivery", _columns("delivery", pd.DataFrame(delivery_rows))),

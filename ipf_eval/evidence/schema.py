@@ -10,7 +10,7 @@ table                   one row per
 ======================  ===============================================================================
 ``estimates``           estimate (outcome x estimator x term), with its grade, the checks behind it
                         (passed, failed, missing, with the reasons), its sensitivity figures and
-                        provenance
+                        provenance; ``stale`` when the latest run of its evaluation failed
 ``heterogeneity``       outcome x size class: the effect by the outcome's headline estimator and term
 ``population_mix``      size class of the country's firms (shares of all firms, for transferability)
 ``delivery``            delivery indicator (applications, median decision days, acceptance rate)
@@ -49,7 +49,7 @@ __all__ = [
 #: Name written into every evidence record.
 SCHEMA_NAME = "ipf_eval.evidence"
 #: Version of the tables below; bump it when a column is added, removed or changes meaning.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: Where the data came from: the embedded simulator or the agency's own data.
 DATA_SOURCES: tuple[str, ...] = ("simulated", "file")
@@ -143,6 +143,7 @@ _ESTIMATES = pa.DataFrameSchema(
         "created": _str(_ISO_UTC),
         "version": _str(pa.Check.str_length(min_value=1)),
         "schema_version": pa.Column("Int64", checks=[pa.Check.eq(SCHEMA_VERSION)]),
+        "stale": pa.Column(bool),
     },
     checks=[pa.Check(_one_headline, error="more than one headline estimate for an outcome")],
     unique=["country", "instrument", "outcome", "estimator", "term"],

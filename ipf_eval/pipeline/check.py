@@ -55,6 +55,7 @@ __all__ = [
     "Problem",
     "check_project",
     "country_template",
+    "data_problems",
     "init_country",
 ]
 
@@ -385,6 +386,19 @@ def check_project(batch_file: Path | str) -> CheckReport:
     return CheckReport(batch_file=batch_path, files=(batch_path, *country_files, *inst_files),
                        problems=tuple(found.items), countries=tuple(summaries), runs=runs,
                        output_dir=output_dir)
+
+
+def data_problems(settings: BatchSettings, countries: Iterable[str]) -> tuple[Problem, ...]:
+    """Open the data of the given countries and check them as :func:`check_project` does; return the problems.
+
+    ``ipf-eval render`` calls it before any notebook runs, so that a covariate or outcome the data lack
+    stops the batch with exit 2 instead of failing runs one by one.  Simulated countries have nothing to
+    open.
+    """
+    found = _Found(settings.root)
+    for code in countries:
+        _check_country(settings, code, found)
+    return tuple(found.items)
 
 
 def _cross_references(countries: Mapping[str, CountryParams], instruments: Mapping[str, InstrumentParams],

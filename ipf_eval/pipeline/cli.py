@@ -15,11 +15,15 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
 from ipf_eval._files import atomic_write_text
-from ipf_eval.errors import ParameterError, PipelineError
+from ipf_eval.errors import BatchLockedError, ParameterError, PipelineError
+
+if TYPE_CHECKING:
+    from ipf_eval.pipeline.plan import Plan
 
 __all__ = ["NOTEBOOKS", "main", "refresh_notebooks", "sync_notebook"]
 
@@ -192,6 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _data_problems(plan: Plan, params: str) -> list[str]:
+    """Check the selected countries' data files before any notebook runs (:func:`check.data_problems`)."""
+    from ipf_eval.pipeline.check import data_problems
+    from ipf_eval.pipeline.settings import batch_settings
+
+    countries = sorted({str(r.country) for s in (0, 1) for r in plan.stage(s) if r.country})
+    return [str(p) for p in data_problems(batch_settings(params), countries)]
+
+
 def _main(args: argparse.Namespace) -> int:
     from ipf_eval.pipeline.plan import build_plan
     from ipf_eval.pipeline.runner import run_batch
@@ -222,10 +235,19 @@ def _main(args: argparse.Namespace) -> int:
         plan = build_plan(args.params, only=args.only)
         if args.workers is not None and args.workers < 0:
             raise ParameterError(f"--workers {args.workers!r} must be 0 (in process) or more")
+        problems = _data_problems(plan, args.params)
+        if problems:
+            print(f"ipf-eval: the data cannot be evaluated ({len(problems)} problem(s)); no notebook was "
+                  "run:\n" + "\n".join(f"  - {p}" for p in problems)
+                  + "\nfix them (ipf-eval check lists them too), then render again", file=sys.stderr)
+            return 2
         report = run_batch(plan, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                            timeout=args.timeout, progress=not args.no_progress)
     except ParameterError as exc:
         print(f"ipf-eval: invalid parameters: {exc}", file=sys.stderr)
+        return 2
+    except BatchLockedError as exc:
+        print(f"ipf-eval: {exc}", file=sys.stderr)
         return 2
     except PipelineError as exc:
         print(f"ipf-eval: {exc}", file=sys.stderr)

@@ -35,6 +35,7 @@ __all__ = [
     "recommendations_section",
     "selection_text",
     "side_by_side",
+    "stale_text",
     "transfer_sentence",
     "transfer_table",
     "units_words",
@@ -141,6 +142,19 @@ def country_recommendations(headlines: pd.DataFrame, records: Sequence[Mapping[s
     lines = [f"- **{_E(v.label)}** (grade {' / '.join(str(g) for g in v.grades)}): {_E(v.wording)}."
              for v in verdicts]
     return Text("\n".join(lines) if lines else "No evidence yet.")
+
+
+def stale_text(records: Sequence[Mapping[str, Any]], *, included: bool) -> list[Text]:
+    """Say which evaluations are out of date (their latest run failed) and whether the page used them."""
+    from ipf_eval.pipeline.stale import stale_lines
+
+    lines = stale_lines(records, included=included)
+    if not lines:
+        return []
+    head = ("Out of date and used anyway (the batch's include_stale), labelled:" if included else
+            "Out of date and left out (their latest run failed; set include_stale in the batch file to use "
+            "them):")
+    return [Text(f"**{head}**\n\n" + "\n".join(f"- {_E(x)}" for x in lines))]
 
 
 def selection_text(selection: FamilySelection) -> list[Text]:

@@ -317,6 +317,7 @@ class BatchParams(ParamsModel):
     timeout: int = Field(default=1200, ge=10, le=86_400)
     seed: int = Field(default=2024, ge=0, le=2**32 - 1)
     synthesis: bool = True
+    include_stale: bool = False  # the synthesis pools evidence whose latest run failed (labelled) or not
     reuse_kernels: bool = True
     case_studies: list[CaseStudy] = Field(default_factory=lambda: list(_CASE_STUDIES))
 

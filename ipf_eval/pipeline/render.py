@@ -85,6 +85,9 @@ def _status_cell(entry: Mapping[str, Any] | None) -> str:
     text = f"<td class='{css}'>{html.escape(status)}"
     if status == "failed":
         text += f"<pre class='error'>{html.escape(str(entry.get('error', '')))}</pre>"
+        if entry.get("report_from"):
+            text += (f"<p class='stale'>Out of date: the page shown is the report of "
+                     f"{html.escape(str(entry['report_from'])[:10])}, marked stale.</p>")
     return text + "</td>"
 
 

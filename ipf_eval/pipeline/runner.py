@@ -27,7 +27,7 @@ from typing import Any, Literal
 import pandas as pd
 
 import ipf_eval
-from ipf_eval.errors import IpfEvalError, PipelineError
+from ipf_eval.errors import BatchLockedError, IpfEvalError, PipelineError
 from ipf_eval.pipeline._io import (
     atomic_write_json,
     atomic_write_text,
@@ -44,6 +44,7 @@ from ipf_eval.pipeline.render import (
     write_evidence_csv,
     write_forum_index,
 )
+from ipf_eval.pipeline.stale import mark_evidence_stale, mark_report_stale
 
 __all__ = ["BatchReport", "RunOutcome", "execute_run", "run_batch", "write_indexes"]
 
@@ -477,9 +478,9 @@ def _batch_lock(path: Path) -> Iterator[None]:
         except (OSError, ValueError):
             pid = 0
         if pid and pid != os.getpid() and psutil.pid_exists(pid):
-            raise PipelineError(f"another batch (process {pid}) is writing to {str(path.parent)!r}; wait for "
-                                f"it to finish, or delete {str(path)!r} if that process is not "
-                                "ipf-eval") from None
+            raise BatchLockedError(f"another batch (process {pid}) is writing to {str(path.parent)!r}; wait "
+                                   f"for it to finish, or delete {str(path)!r} if that process is not "
+                                   "ipf-eval") from None
         path.unlink(missing_ok=True)  # left by a batch that was killed
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     with os.fdopen(fd, "w") as fh:
@@ -500,6 +501,7 @@ def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bo
     library = _library_fingerprint()
     outcomes: list[RunOutcome] = []
     selected = [r for s in (0, 1, 2) for r in plan.stage(s)]
+    by_id = {r.run_id: r for r in selected}
     executor = _Executor(n_workers, scheduler)
     bar = tqdm(total=len(selected), disable=not progress, unit="notebook", desc="ipf-eval render")
     try:
@@ -519,12 +521,17 @@ def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bo
             for result in executor.map_completed(execute_run, tasks):
                 outcome = RunOutcome(**result)
                 outcomes.append(outcome)
+                finished = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+                previous = manifest.get(outcome.run_id)
                 manifest[outcome.run_id] = {
                     "key": keys[outcome.run_id], "status": outcome.status, "error": outcome.error,
                     "seconds": round(outcome.seconds, 3), "attempts": outcome.attempts,
-                    "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                    "finished": finished,
                     "created": created[outcome.run_id] if outcome.status == "ok" else "",
                 }
+                if outcome.status == "failed":
+                    manifest[outcome.run_id].update(_mark_stale(by_id[outcome.run_id], previous,
+                                                                error=outcome.error, failed_at=finished))
                 atomic_write_json(manifest_path, {"version": 1, "library": library, "runs": manifest})
                 bar.update(1)
                 bar.set_postfix_str(f"{outcome.run_id}: {outcome.status}")
@@ -542,6 +549,23 @@ def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bo
     order = {r.run_id: i for i, r in enumerate(selected)}
     outcomes.sort(key=lambda o: order[o.run_id])
     return BatchReport(outcomes=tuple(outcomes), seconds=time.perf_counter() - start)
+
+
+def _mark_stale(run: Run, previous: Mapping[str, Any] | None, *, error: str,
+                failed_at: str) -> dict[str, Any]:
+    """Mark a failed run's earlier page and evidence stale (:mod:`ipf_eval.pipeline.stale`).
+
+    Returns the manifest's ``report_from``: when the report still shown was made (empty: there is none).
+    """
+    report_from = ""
+    if previous is not None:
+        report_from = str(previous.get("report_from") or "") if previous.get("status") == "failed" else \
+            str(previous.get("created") or previous.get("finished") or "")
+    if run.evidence is not None:
+        made = mark_evidence_stale(run.evidence, failed_at=failed_at, error=error)
+        report_from = made or report_from
+    shown = mark_report_stale(run.html, report_from=report_from, error=error)
+    return {"report_from": report_from if shown else ""}
 
 
 def write_indexes(plan: Plan, manifest: Mapping[str, Any]) -> None:

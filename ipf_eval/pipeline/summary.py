@@ -192,6 +192,12 @@ def instrument_summary(ev: InstrumentEvidence, *, label: str) -> Section:
     return Section("summary", "Summary", tuple(items), lead)
 
 
+def _stale_prefix(row: Mapping[Any, Any]) -> str:
+    if not bool(row.get("stale", False)):
+        return ""
+    return f"out of date (the evidence of {str(row.get('created', ''))[:10]}; the latest run failed): "
+
+
 def findings_rows(evidence: pd.DataFrame, primaries: Mapping[tuple[str, str], str], *,
                   alpha: float = 0.05) -> pd.DataFrame:
     """One row per (country, instrument): its primary outcome's headline in units, grade, cost, verdict.
@@ -231,6 +237,7 @@ def findings_rows(evidence: pd.DataFrame, primaries: Mapping[tuple[str, str], st
                               "not given: the effect is not distinguishable from zero"
                               if _costed(str(r["outcome"])) and float(r["ci_high"]) >= 0 else
                               "not given: the effect is negative" if _costed(str(r["outcome"])) else ""),
-                     "verdict": verdict_words(verdict), "data_source": str(r["data_source"])})
+                     "verdict": _stale_prefix(r) + verdict_words(verdict),
+                     "data_source": str(r["data_source"])})
     return pd.DataFrame(rows, columns=["country", "instrument", "outcome", "effect", "grade", "cost",
                                        "verdict", "data_source"])

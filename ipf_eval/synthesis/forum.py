@@ -52,7 +52,8 @@ def pooling_family(estimator: str, term: str) -> str:
     return "att_gt" if estimator_family(estimator) == "att_gt" else f"{estimator} {term}"
 
 
-def headline_estimates(frame: pd.DataFrame, *, countries: Sequence[str] | None = None) -> pd.DataFrame:
+def headline_estimates(frame: pd.DataFrame, *, countries: Sequence[str] | None = None,
+                       include_stale: bool = False) -> pd.DataFrame:
     """Return the pooled candidates: headline estimates with a positive standard error.
 
     Parameters
@@ -61,6 +62,9 @@ def headline_estimates(frame: pd.DataFrame, *, countries: Sequence[str] | None =
         Evidence rows (:func:`ipf_eval.evidence.evidence_frame`); not modified.
     countries
         The synthesis countries (``None``: all).
+    include_stale
+        Whether rows whose evaluation's latest run failed (``stale``) are pooled; by default they are
+        left out (:func:`ipf_eval.pipeline.stale.stale_lines` lists them).
 
     Returns
     -------
@@ -68,6 +72,8 @@ def headline_estimates(frame: pd.DataFrame, *, countries: Sequence[str] | None =
         Those rows, with ``family`` (:func:`pooling_family`) and ``grade`` (the integer evidence grade).
     """
     keep = frame["headline"].astype(bool) & frame["std_error"].gt(0)
+    if not include_stale and "stale" in frame.columns:
+        keep &= ~frame["stale"].astype(bool)
     if countries is not None:
         keep &= frame["country"].isin(list(countries))
     out = frame.loc[keep].copy()
