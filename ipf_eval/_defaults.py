@@ -8,15 +8,33 @@ estimators, the notebooks and the batch cannot drift apart.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import math
 import warnings
-from typing import Final, Literal
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 import numpy as np
+import pandas as pd
 
-from ipf_eval.errors import EstimationWarning, SpecificationError
+from ipf_eval.errors import DataError, EstimationWarning, SpecificationError
 
-__all__ = ["CONTROL_GROUP", "MIN_CLUSTERS", "N_BOOT", "check_alpha", "warn_few_clusters"]
+__all__ = [
+    "CONTROL_GROUP",
+    "MIN_CLUSTERS",
+    "N_BOOT",
+    "check_alpha",
+    "check_numbers_not_text",
+    "check_options",
+    "check_outcome_varies",
+    "keyword_options",
+    "warn_few_clusters",
+]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 #: Default number of bootstrap draws (multiplier bootstrap of the DiD estimators, parametric bootstrap of
 #: cost ratios).  With :math:`B = 999`, :math:`(B + 1)\alpha` is a whole number for the usual levels
@@ -101,3 +119,170 @@ def warn_few_clusters(n_clusters: int, *, function: str, column: str | None, sta
             EstimationWarning,
             stacklevel=stacklevel + 1,
         )
+
+
+def _unknown_options_message(function: str, unknown: Iterable[str], accepted: Collection[str],
+                             accepts: str = "it accepts") -> str:
+    parts = []
+    for name in unknown:
+        hits = difflib.get_close_matches(name, list(accepted), n=2, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(h) for h in hits)}?)" if hits else ""
+        parts.append(f"{name!r}{hint}")
+    return (
+        f"{function}() got unknown option(s) {', '.join(parts)}; {accepts} {', '.join(accepted)}. "
+        "Correct the spelling or remove the option."
+    )
+
+
+def check_options(options: Mapping[str, Any], accepted: Collection[str], *, function: str,
+                  accepts: str = "it accepts") -> None:
+    """Raise :class:`~ipf_eval.errors.SpecificationError` when ``options`` holds a name not in ``accepted``.
+
+    Parameters
+    ----------
+    options
+        The keyword options received (e.g. a function's ``**options``).
+    accepted
+        The names it accepts, in the order the message lists them.
+    function
+        Public name of the function (named in the message).
+    accepts
+        The words before the list of accepted names, e.g. ``"with method='ipw' it accepts"``.
+
+    Raises
+    ------
+    SpecificationError
+        Naming each unknown option (with a close match when there is one) and every accepted one.
+
+    Examples
+    --------
+    >>> check_options({"trim": 0.1}, ("trim", "alpha"), function="ipw")
+    """
+    unknown = [str(k) for k in options if k not in accepted]
+    if unknown:
+        raise SpecificationError(_unknown_options_message(function, unknown, accepted, accepts))
+
+
+def keyword_options(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Make a public function refuse unknown keyword options with a :class:`SpecificationError`.
+
+    Python's own ``TypeError`` ("got an unexpected keyword argument") names neither the accepted options
+    nor a close match, and is not part of the package's error tree.  The wrapper checks the keyword names
+    against the signature before the call and is otherwise transparent (``inspect.signature`` and the
+    docstring are those of ``func``).  Functions that take ``**kwargs`` are returned unchanged: they check
+    their options themselves (:func:`check_options`).
+
+    Parameters
+    ----------
+    func
+        The public function.
+
+    Returns
+    -------
+    Callable
+        ``func``, wrapped.
+    """
+    params = inspect.signature(func).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return func
+    accepted = tuple(p.name for p in params
+                     if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
+    accepted_set = frozenset(accepted)
+    name = func.__name__
+
+    @functools.wraps(func)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if kwargs and not accepted_set.issuperset(kwargs):
+            raise SpecificationError(
+                _unknown_options_message(name, [k for k in kwargs if k not in accepted_set], accepted)
+            )
+        return func(*args, **kwargs)
+
+    return checked
+
+
+def check_outcome_varies(values: Any, *, column: str, function: str) -> None:
+    """Raise :class:`~ipf_eval.errors.DataError` when an outcome takes one value in every row used.
+
+    An effect on an outcome that never varies is zero by construction, with a zero (or undefined) standard
+    error: a number that only says the column is wrong (a code read as text and filled, a unit that never
+    changes, the wrong column).  Missing and non-finite values are ignored (the callers drop them first).
+
+    Parameters
+    ----------
+    values
+        The outcome values of the rows used (array-like of numbers).
+    column
+        The outcome column (named in the message).
+    function
+        Public name of the estimator (named in the message).
+
+    Raises
+    ------
+    DataError
+        If the finite values are all equal.
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    finite = arr[np.isfinite(arr)]
+    if finite.size and float(finite.min()) == float(finite.max()):
+        raise DataError(
+            f"{function}(): outcome column {column!r} is constant: {float(finite[0])!r} in all {finite.size} "
+            "rows used, so every effect on it is 0 by construction and has no standard error. Check that "
+            f"{column!r} is the outcome you meant and was read correctly, or leave it out."
+        )
+
+
+def _numbers_as_text(s: pd.Series) -> bool:
+    """Whether a text (object or string dtype) column holds only numbers written as text, e.g. '2.5'."""
+    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s.dtype):
+        return False
+    if not (pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)):
+        return False
+    present = s.dropna()
+    if present.empty:
+        return False
+    for part in (present.head(200), present):  # a cheap look at the first values, then all of them
+        values = part.to_numpy(dtype=object)
+        if not all(isinstance(v, str) for v in values):
+            return False
+        parsed = pd.to_numeric(pd.Series(values, dtype=object).str.strip(), errors="coerce")
+        if parsed.isna().any():
+            return False
+    return True
+
+
+def check_numbers_not_text(data: pd.DataFrame, columns: Iterable[str], *, function: str,
+                           role: str = "covariate") -> None:
+    """Raise :class:`~ipf_eval.errors.DataError` for a text column whose every value is a number.
+
+    Text covariates are dummy-coded (one indicator per distinct value); a numeric covariate that was read
+    as text (``"2.5"``, ``"17"``) would silently become dozens of indicators instead of one slope.  A
+    column meant as a category whose codes are digits (a NACE code ``"26"``) is accepted once it has the
+    ``category`` dtype.
+
+    Parameters
+    ----------
+    data
+        The frame (not modified).
+    columns
+        The columns to check.
+    function
+        Public name of the function (named in the message).
+    role
+        What the columns are, for the message (``"covariate"``, ``"moderator"``).
+
+    Raises
+    ------
+    DataError
+        Naming the column, its dtype and both remedies (never a firm's value: messages reach reports).
+    """
+    for col in columns:
+        s = data[col]
+        if _numbers_as_text(s):
+            raise DataError(
+                f"{function}(): {role} {col!r} holds numbers stored as text (dtype {str(s.dtype)!r}; every "
+                f"one of its {int(s.notna().sum())} values reads as a number); as text it would be "
+                "dummy-coded, one indicator per distinct value. Convert it with "
+                f"pandas.to_numeric(data[{col!r}]), or, if the numbers are category codes, with "
+                f"data[{col!r}].astype('category')."
+            )

@@ -17,8 +17,9 @@
 # meta-analysis per instrument and outcome, forest plots, and ranked recommendations.
 
 # %% tags=["parameters"]
-params = "../params/batch.yaml"  # the batch file: its countries are synthesised
+params = "../params/batch.yaml"  # the batch file: its countries are synthesised ("": every country's records)
 evidence_dir = "evidence"  # the evidence records of the instrument evaluations
+left_out: list[str] = []  # bundles the forum could not use, each with the reason (ipf-eval synthesise)
 
 # %%
 
@@ -30,10 +31,13 @@ from ipf_eval.pipeline.formatting import outcome_displays_of, use_outcomes
 from ipf_eval.synthesis import forum
 
 report = setup_notebook()
-settings = batch_settings(params)
-countries = list(settings.countries)
-include_stale = settings.batch.include_stale  # evidence whose latest run failed: left out by default
 records = read_evidence(evidence_dir)
+if params:  # inside a batch: its countries and its include_stale
+    settings = batch_settings(params)
+    countries = list(settings.countries)
+    include_stale = settings.batch.include_stale  # evidence whose latest run failed: left out by default
+else:  # from evidence bundles alone (ipf-eval synthesise): every country that sent one
+    countries, include_stale = sorted({str(r["country"]) for r in records}), False
 use_outcomes(outcome_displays_of(evidence_frame(records)))  # the agencies' own outcomes
 show(data_banner(evidence_frame(records)["data_source"]))
 # Each evaluation's headline estimate per outcome; estimators that estimate different things are not pooled.
@@ -46,6 +50,7 @@ matrix = forum.transferability_matrix(
     countries=countries, between={(r["instrument"], r["outcome"]): r["tau2"] for _, r in ranked.iterrows()})
 show(section.recommendations_section(ranked, transfer=matrix))
 show(section.stale_text(records, included=include_stale))
+show(section.left_out_text(left_out))
 
 # %% [markdown]
 # ## What was pooled

@@ -55,23 +55,27 @@ ERROR_CASES: list[tuple[str, Mutate, dict[str, Any], type[Exception], str]] = [
     ("duplicated column labels", lambda d: pd.concat([d, d[["log_emp"]]], axis=1), {}, DataError,
      "duplicated column labels 'log_emp'"),
     ("text outcome", _set(_row(4), "log_emp", "n/a"), {}, DataError,
-     r"outcome column 'log_emp' is not numeric .*1 row\(s\) are not numbers, e.g. values 'n/a' \(ids 1\)"),
+     r"outcome column 'log_emp' is not numeric .*1 row\(s\) are not numbers, in 1 firm\(s\) \(the firms and "
+     r"their values are listed in the local log '[^']+'\)"),
     ("text period", lambda d: d.assign(year=d["year"].astype(str)), {}, DataError,
      "period column 'year' is not numeric.*pandas.to_numeric"),
     ("datetime period", lambda d: d.assign(year=pd.to_datetime(d["year"].astype(str) + "-01-01")), {},
      DataError, r"dt\.year"),
     ("boolean period", lambda d: d.assign(year=d["year"] > 2004), {}, DataError, "'year' is boolean"),
     ("half-year period", _set(_row(2), "year", 2005.5), {}, DataError,
-     r"period column 'year' holds 1 non-integer value\(s\), e.g. values 2005.5 \(ids 1\)"),
+     r"period column 'year' holds 1 non-integer value\(s\) in 1 firm\(s\) \(values 2005.5; the firms and "
+     r"their values are listed in the local log"),
     ("fractional gname", _set(_firm(1), "first_support", 2004.5), {}, DataError,
      "support timing column 'first_support' holds 5 non-integer"),
     ("negative gname", _set(_firm(2), "first_support", -1), {}, DataError, "5 negative value"),
     ("text gname", _set(_firm(2), "first_support", "never"), {}, DataError,
      "support timing column 'first_support' is not numeric.*'never'"),
     ("duplicate firm-period", lambda d: pd.concat([d, d.iloc[[0, 6]]]), {}, DataError,
-     r"2 duplicate \('firm_id', 'year'\) row\(s\) in 2 firm\(s\), e.g. firms 1, 2 in periods 2003, 2004"),
+     r"2 duplicate \('firm_id', 'year'\) row\(s\) in 2 firm\(s\), in periods 2003, 2004 \(the firms and "
+     r"their values are listed in the local log"),
     ("gname varies within firm", _set(_row(3), "first_support", 2006), {}, DataError,
-     r"varies within 1 firm\(s\), e.g. firms 1 \(values 2005, 2006;"),
+     r"varies within 1 firm\(s\) \(values 2005, 2006; missing counts as 0, never supported; the firms are "
+     r"listed in the local log"),
     ("gname missing in some rows", _set(_row(3), "first_support", np.nan), {}, DataError,
      "missing counts as 0"),
     ("support indicator instead of timing",
@@ -82,7 +86,7 @@ ERROR_CASES: list[tuple[str, Mutate, dict[str, Any], type[Exception], str]] = [
     ("ever-supported dummy, cross-sections", lambda d: d.assign(first_support=(d["first_support"] > 0) * 1),
      {"panel": False}, DataError, "not a period code.*looks like a support indicator"),
     ("infinite period", _set(_row(0), "year", np.inf), {}, DataError,
-     r"period column 'year' holds 1 non-integer value\(s\), e.g. values inf"),
+     r"period column 'year' holds 1 non-integer value\(s\) in 1 firm\(s\) \(values inf"),
     ("period zero", lambda d: d.assign(year=d["year"] - 2003, first_support=0), {}, DataError,
      r"must be positive because gname 0 means never supported"),
     ("already supported, option error", _set(_firm(5), "first_support", 2001), {"already_supported": "error"},
@@ -101,13 +105,15 @@ ERROR_CASES: list[tuple[str, Mutate, dict[str, Any], type[Exception], str]] = [
     ("require never treated", lambda d: d[d["first_support"] > 0], {"require_never_treated": True}, DataError,
      r"require_never_treated=True but no firm is never supported.*cohorts 2005, 2006"),
     ("negative weights", _set(_firm(3), "weight", -1.0), {"weightsname": "weight"}, DataError,
-     r"weights column 'weight' holds 5 negative value\(s\).*ids 3"),
+     r"weights column 'weight' holds 5 negative value\(s\) in 1 firm\(s\) \(the firms and their values are "
+     r"listed"),
     ("text weights", _set(_row(0), "weight", "high"), {"weightsname": "weight"}, DataError,
-     "weights column 'weight' is not numeric.*'high'"),
+     r"weights column 'weight' is not numeric.*1 row\(s\) are not numbers, in 1 firm\(s\) \(the firms and "
+     "their values are listed"),
     ("all-zero weights", lambda d: d.assign(weight=0.0), {"weightsname": "weight"}, DataError,
      "zero in all 40 rows"),
     ("weights vary within firm", _set(_row(1), "weight", 9.0), {"weightsname": "weight"}, DataError,
-     r"weights 'weight' vary within 1 firm\(s\), e.g. 1"),
+     r"weights 'weight' vary within 1 firm\(s\) \(the firms are listed in the local log"),
     ("id mixes int and str", lambda d: d.assign(firm_id=[*d["firm_id"].iloc[:5].astype(str),
                                                         *d["firm_id"].iloc[5:]]), {}, DataError,
      r"mixes value types \['int', 'str'\]"),
@@ -147,12 +153,13 @@ def test_validate_panel_refuses(tiny_panel: pd.DataFrame, mutate: Mutate, kwargs
 
 WARNING_CASES: list[tuple[str, Mutate, dict[str, Any], str]] = [
     ("id missing", _set(_row(0), "firm_id", np.nan), {}, r"'firm_id': 1 missing"),
-    ("period missing", _set(_row(6), "year", np.nan), {}, r"dropped 1 of 40 row\(s\).*'year': 1 missing.*2"),
+    ("period missing", _set(_row(6), "year", np.nan), {},
+     r"dropped 1 of 40 row\(s\).*'year': 1 missing.*; 1 firm\(s\) affected \(the firms are listed"),
     ("outcome missing", _set(_row(11), "log_emp", np.nan), {},
-     r"'log_emp': 1 missing or non-finite.*include 3"),
+     r"'log_emp': 1 missing or non-finite.*1 firm\(s\) affected"),
     ("outcome is log(0)", _set(_row(11), "log_emp", -np.inf), {}, "'log_emp': 1 missing or non-finite"),
     ("covariate missing", _set(_row(39), "sector", None), {"covariates": ["sector"]},
-     r"'sector': 1 missing.*include 8"),
+     r"'sector': 1 missing.*1 firm\(s\) affected"),
     ("cluster variable missing", _set(_row(0), "region", None), {"clustervars": ["region"]},
      "'region': 1 missing"),
     ("weight missing", _set(_firm(6), "weight", np.nan), {"weightsname": "weight"},
@@ -165,7 +172,7 @@ WARNING_CASES: list[tuple[str, Mutate, dict[str, Any], str]] = [
     ("supported after the window", _set(_firm(6), "first_support", 2010), {},
      "after the last period 2007.*recoded to 0"),
     ("gname between periods", lambda d: d[d["year"] != 2006], {"period_gaps": "accept"},
-     r"not an observed period; recoded.*\(2006->2007\)"),
+     r"not an observed period; recoded.*\(2006->2007; the firms are listed in the local log"),
     ("covariate varies within firm", lambda d: d.assign(log_age=d["log_age"] + d["year"] / 1000),
      {"covariates": ["log_age"]}, r"covariate 'log_age' varies within 8 firm\(s\).*baseline"),
 ]
@@ -276,4 +283,9 @@ def test_read_panel_refuses(tmp_path: Path, make: Callable[[Path], Path], kwargs
 
 
 def test_catalogue_size() -> None:
-    assert len(ERROR_CASES) + len(WARNING_CASES) + len(READ_CASES) >= 30
+    """This catalogue (the contract) and tests/test_bad_input_catalogue.py (the rest of the API): >= 150."""
+    from test_bad_input_catalogue import CASES, FILE_CASES
+
+    here = len(ERROR_CASES) + len(WARNING_CASES) + len(READ_CASES)
+    assert here >= 30
+    assert here + len(CASES) + len(FILE_CASES) >= 150

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pathlib
 import warnings
 
 import numpy as np
@@ -279,10 +280,14 @@ def test_to_dict_is_json_safe(tiny_panel: pd.DataFrame) -> None:
     assert out["notes"] == list(vp.notes)
 
 
-def test_message_lists_five_examples_then_count(tiny_panel: pd.DataFrame) -> None:
+def test_message_counts_firms_and_names_the_local_log(tiny_panel: pd.DataFrame, tmp_path: pathlib.Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "data_problems.log"
+    monkeypatch.setenv("IPF_EVAL_LOCAL_LOG", str(log))
     df = tiny_panel.assign(log_age=tiny_panel["log_age"] + tiny_panel["year"] / 1000)
-    with pytest.warns(DataWarning, match=r"8 firm\(s\), e.g. 1, 2, 3, 4, 5 and 3 more"):
+    with pytest.warns(DataWarning, match=r"8 firm\(s\) \(the firms are listed in the local log '[^']+\.log'"):
         _validate(df, covariates=["log_age"])
+    assert "firms: 1, 2, 3, 4, 5, 6, 7, 8" in log.read_text()
 
 
 def test_real_panel_michigan_training_grants() -> None:

@@ -71,7 +71,6 @@ def test_no_margins_means_no_secondary_suppression() -> None:
         ([90.0, 5.0, 5.0], "primary"),  # 90 % > 85 %
         ([85.0, 10.0, 5.0], "published"),  # exactly 85 % does not exceed 85 %
         ([80.0, 10.0, 10.0], "published"),
-        ([-90.0, 5.0, 5.0], "primary"),  # absolute contributions
     ],
 )
 def test_one_85_dominance_rule(contributions: list[float], expected: str) -> None:
@@ -85,6 +84,16 @@ def test_one_85_dominance_rule(contributions: list[float], expected: str) -> Non
     assert t.loc["A", "status"] == expected
     if expected == "primary":
         assert t.loc["A", "rule"] == "dominance"
+
+
+def test_negative_contributions_are_refused_by_the_dominance_rule() -> None:
+    """The (n, k) rule is defined for non-negative contributions; it used to run on absolute values."""
+    data = _rows({"A": [-90.0, 5.0, 5.0], "B": [30.0, 30.0, 30.0, 30.0], "C": [40.0, 40.0, 40.0, 40.0]})
+    with pytest.raises(DataError, match=r"value column 'rd' has 1 negative value\(s\); the dominance"):
+        protect_table(data, by="sector", value="rd", margins=False)
+    threshold_only = get_profile("statistical_office").replace(dominance_n=None, dominance_k=None)
+    assert protect_table(data, by="sector", value="rd", margins=False,
+                         profile=threshold_only).table["status"].tolist() == ["published"] * 3
 
 
 def test_two_90_dominance_and_threshold_under_research_data_centre() -> None:

@@ -380,7 +380,8 @@ def test_contract_messages_keep_no_firm_identifier(tmp_path: Path,
     assert code == 2
     assert "the data break the panel contract for alpha" in err
     assert "duplicate" in err
-    assert "[withheld]" in err
+    assert "FIRM-000" not in err
+    assert "the firms and their values are listed in the local log" in err
 
 
 def test_examples_and_ids_are_withheld() -> None:

@@ -369,7 +369,7 @@ def test_error_bad_weights() -> None:
 def test_error_firm_with_zero_weight() -> None:
     frame = make_panel(1)
     frame = frame.assign(w=frame["w"].where(frame["firm"] != 1, 0.0))
-    with pytest.raises(EstimationError, match="a firm has zero total weight"):
+    with pytest.raises(DataError, match=r"weights column 'w' is zero for 1 firm\(s\)"):
         twfe(frame, yname="y", tname="year", idname="firm", gname="g", weights="w")
 
 

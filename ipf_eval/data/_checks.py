@@ -2,7 +2,13 @@
 
 Each helper either returns a cleaned value or raises :class:`~ipf_eval.errors.DataError` /
 :class:`~ipf_eval.errors.SpecificationError` with a message that follows the package template: what is
-wrong (value with ``!r``), where (column, counts, up to five example ids) and how to fix it.
+wrong, where (column, counts) and how to fix it.
+
+Messages about the data end up in reports, so they never name a firm or quote a single firm's value: they
+give counts, column names and, where the remedy needs them, period and support-timing codes (the design's
+grid of years, shared by the firms of a cohort).  Which firms, and their outcome, covariate or weight
+values, are recorded in the local log (:func:`ipf_eval.disclosure.local_log.record_details`), whose file the
+message names (:func:`listed`).
 """
 
 from __future__ import annotations
@@ -19,17 +25,23 @@ import pandas as pd
 
 from ipf_eval._arrays import fast_unique, firm_starts
 from ipf_eval._arrays import plain_numeric as _plain_numeric
+from ipf_eval._defaults import check_numbers_not_text
+from ipf_eval.disclosure.local_log import record_details
 from ipf_eval.errors import DataError, DataWarning, SpecificationError
 from ipf_eval.results import DropRecord
 
 __all__: list[str] = []
 
-#: How many example ids or values a message quotes.
+#: How many example values (column names, period codes) a message quotes.
 N_EXAMPLES = 5
 
 
 def examples(values: Iterable[Any], k: int = N_EXAMPLES) -> str:
-    """Quote up to ``k`` distinct values with ``!r``, then say how many more there are."""
+    """Quote up to ``k`` distinct values with ``!r``, then say how many more there are.
+
+    For column names, period and support-timing codes only: firm identifiers and firms' values go to the
+    local log through :func:`listed`.
+    """
     if isinstance(values, (pd.Series, pd.Index, np.ndarray, pd.api.extensions.ExtensionArray)):
         series = pd.Series(np.asarray(values, dtype=object))
     else:
@@ -102,9 +114,31 @@ def check_columns_present(
     )
 
 
-def _bad_examples(values: pd.Series, ids: pd.Series, mask: np.ndarray | pd.Series) -> str:
+def listed(kind: str, column: str | Sequence[str], ids: Iterable[Any], values: Iterable[Any] | None = None,
+           ) -> str:
+    """Record the firms (and values) behind a message in the local log; return the clause that says where.
+
+    The clause reads "the firms are listed in the local log '<file>'" (", and their values" when values are
+    recorded), or says that no log could be written.
+    """
+    path = record_details(kind, columns=column, ids=ids, values=values)
+    what = "the firms and their values are" if values is not None else "the firms are"
+    if path is None:
+        return (f"{what} not listed: no local log could be written (set the environment variable "
+                "IPF_EVAL_LOCAL_LOG to a writable file)")
+    return f"{what} listed in the local log {str(path)!r}"
+
+
+def _n_firms(ids: pd.Series) -> int:
+    return int(ids.nunique())
+
+
+def _bad_rows(values: pd.Series, ids: pd.Series, mask: np.ndarray | pd.Series, *, kind: str, column: str,
+              quote: bool) -> str:
+    """``"in k firm(s) (...)"``: quote the values when ``quote`` (codes); log the firms with their values."""
     m = np.asarray(mask, dtype=bool)
-    return f"values {examples(values[m])} (ids {examples(ids[m])})"
+    shown = f"values {examples(values[m])}; " if quote else ""
+    return f"in {_n_firms(ids[m])} firm(s) ({shown}{listed(kind, column, ids[m], values[m])})"
 
 
 def numeric_values(s: pd.Series, *, column: str, role: str, ids: pd.Series, allow_bool: bool) -> pd.Series:
@@ -137,7 +171,10 @@ def numeric_values(s: pd.Series, *, column: str, role: str, ids: pd.Series, allo
                 "not numbers.")
     notnum = pd.to_numeric(s.astype(object), errors="coerce").isna() & s.notna()
     n_bad = int(notnum.sum())
-    where = f"; {n_bad} row(s) are not numbers, e.g. {_bad_examples(s, ids, notnum)}" if n_bad else ""
+    quote = role in ("period", "support timing")  # codes, not a firm's values
+    where = (f"; {n_bad} row(s) are not numbers, "
+             f"{_bad_rows(s, ids, notnum, kind=f'{role} not numeric', column=column, quote=quote)}"
+             if n_bad else "")
     raise DataError(f"{role} column {column!r} is not numeric (dtype {str(dtype)!r}){where}. {hint}")
 
 
@@ -151,8 +188,9 @@ def integer_codes(s: pd.Series, *, column: str, role: str, ids: pd.Series) -> No
     frac[finite] = values[finite] != np.round(values[finite])
     if frac.any():
         raise DataError(
-            f"{role} column {column!r} holds {int(frac.sum())} non-integer value(s), e.g. "
-            f"{_bad_examples(s, ids, frac)}; periods must be integer codes such as years (2004.0 is "
+            f"{role} column {column!r} holds {int(frac.sum())} non-integer value(s) "
+            f"{_bad_rows(s, ids, frac, kind=f'{role} not an integer', column=column, quote=True)}; "
+            "periods must be integer codes such as years (2004.0 is "
             "accepted, 2004.5 is not). Recode half-years or quarters as consecutive integers "
             "(e.g. 4 * year + quarter)."
         )
@@ -248,9 +286,9 @@ def coerce_types(df: pd.DataFrame, r: Roles) -> pd.DataFrame:
     g = g.astype("float64")
     neg = (g < 0).to_numpy()
     if neg.any():
-        raise DataError(f"support timing column {r.gname!r} holds {int(neg.sum())} negative value(s), e.g. "
-                        f"values {examples(g[neg])} (ids {examples(ids[neg])}); it must be the first "
-                        "period of support, or 0 / missing for never supported.")
+        where = _bad_rows(g, ids, neg, kind="support timing negative", column=r.gname, quote=True)
+        raise DataError(f"support timing column {r.gname!r} holds {int(neg.sum())} negative value(s) {where}"
+                        "; it must be the first period of support, or 0 / missing for never supported.")
     g = g.mask(g == np.inf, 0.0).fillna(0.0)  # missing or +inf: never supported (documented)
     integer_codes(g, column=r.gname, role="support timing", ids=ids)
     df[r.gname] = g
@@ -265,9 +303,16 @@ def _coerce_rest(df: pd.DataFrame, r: Roles, ids: pd.Series) -> pd.DataFrame:
         df[w] = numeric_values(df[w], column=w, role="weights", ids=ids, allow_bool=False).astype("float64")
         negw = (df[w] < 0).to_numpy()
         if negw.any():
-            raise DataError(f"weights column {w!r} holds {int(negw.sum())} negative value(s), e.g. values "
-                            f"{examples(df[w][negw])} (ids {examples(ids[negw])}); weights must be "
-                            ">= 0. Fix or drop those rows.")
+            raise DataError(f"weights column {w!r} holds {int(negw.sum())} negative value(s) "
+                            f"{_bad_rows(df[w], ids, negw, kind='weights negative', column=w, quote=False)}; "
+                            "weights must be >= 0. Fix or drop those rows.")
+        infw = np.isinf(df[w].to_numpy(dtype="float64", na_value=np.nan))
+        if infw.any():
+            raise DataError(f"weights column {w!r} holds {int(infw.sum())} infinite value(s) in "
+                            f"{_n_firms(ids[infw])} firm(s) ({listed('weights infinite', w, ids[infw])}); "
+                            "a firm with an infinite weight would be the whole "
+                            "estimate. Fix those weights (a division by zero upstream?) or drop the rows.")
+    check_numbers_not_text(df, r.covariates, function="validate_panel")
     for c in r.covariates:
         dt = df[c].dtype
         if (pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)
@@ -281,6 +326,7 @@ def drop_incomplete(df: pd.DataFrame, r: Roles, log: Log) -> pd.DataFrame:
     ids = df[r.idname]
     finite_checked = (*r.ynames, *r.covariates, *r.weights)
     per_column: list[str] = []
+    missing_in: list[str] = []
     bad = np.zeros(len(df), dtype=bool)
     for col in dict.fromkeys([r.idname, r.tname, *finite_checked, *r.clustervars]):
         s = df[col]
@@ -292,14 +338,19 @@ def drop_incomplete(df: pd.DataFrame, r: Roles, log: Log) -> pd.DataFrame:
         if miss.any():
             kind = "missing or non-finite" if col in finite_checked else "missing"
             per_column.append(f"{col!r}: {int(miss.sum())} {kind}")
+            missing_in.append(col)
             bad = bad | miss
     if bad.any():
         n_bad = int(bad.sum())
         bad_ids = ids[bad & ids.notna().to_numpy()]
         reason = "missing or non-finite values (" + "; ".join(per_column) + ")"
         log.dropped.append(DropRecord(reason=reason, n_rows=n_bad, n_units=int(bad_ids.nunique())))
-        log.warn(f"dropped {n_bad} of {len(df)} row(s) with {reason}; firms affected include "
-                 f"{examples(bad_ids)}. Impute or fix these values beforehand to keep the rows.")
+        affected = "the firms are not known (their id is missing)"
+        if len(bad_ids):
+            where = listed(f"rows dropped: {reason}", missing_in, bad_ids)
+            affected = f"{bad_ids.nunique()} firm(s) affected ({where})"
+        log.warn(f"dropped {n_bad} of {len(df)} row(s) with {reason}; {affected}. Impute or fix these values "
+                 "beforehand to keep the rows.")
         df = df.loc[~bad].reset_index(drop=True)
         if len(df) == 0:
             raise DataError(f"no rows left after dropping rows with {reason}; check the columns named above.")
@@ -356,19 +407,21 @@ def sort_and_check_structure(df: pd.DataFrame, r: Roles, *, panel: bool) -> pd.D
         if not no_dups:
             dup[1:] = ~starts[1:] & (t_arr[1:] == t_arr[:-1])
         if dup.any():
+            where = listed("duplicate firm-period rows", [r.idname, r.tname], ids[dup], df[r.tname][dup])
             raise DataError(
                 f"{int(dup.sum())} duplicate ({r.idname!r}, {r.tname!r}) row(s) in {ids[dup].nunique()} "
-                f"firm(s), e.g. firms {examples(ids[dup])} in periods {examples(df[r.tname][dup])}; the "
+                f"firm(s), in periods {examples(df[r.tname][dup])} ({where}); the "
                 "contract is one row per firm and period. Aggregate or de-duplicate them "
                 "(data.drop_duplicates), or pass panel=False for repeated cross-sections."
             )
         varying = varies_within_firm(df[r.gname], starts, firm_no)
         if varying.any():
             firms = ids[varying].unique()
+            where = listed("support timing varies within a firm", r.gname, firms)
             raise DataError(
-                f"support timing {r.gname!r} varies within {len(firms)} firm(s), e.g. firms "
-                f"{examples(firms)} (values {examples(df.loc[ids.isin(firms[:5]), r.gname])}; missing "
-                "counts as 0, never supported). It must be the first period of support, constant within a "
+                f"support timing {r.gname!r} varies within {len(firms)} firm(s) (values "
+                f"{examples(df.loc[ids.isin(firms), r.gname])}; missing counts as 0, never supported; "
+                f"{where}). It must be the first period of support, constant within a "
                 f"firm: e.g. data.groupby({r.idname!r})[{r.gname!r}].transform('max') if later rows were "
                 "left blank." + hint
             )
@@ -406,16 +459,18 @@ def align_support_timing(df: pd.DataFrame, r: Roles, *, already_supported: str, 
     late = gv > last
     if late.any():
         firms = ids[late].unique()
+        where = listed(f"support after the last period {last}: recoded to 0", r.gname, firms)
         log.warn(f"{len(firms)} firm(s) first supported after the last period {last} (gname "
-                 f"{examples(gv[late])}, e.g. firms {examples(firms)}) are not supported within the "
+                 f"{examples(gv[late])}; {where}) are not supported within the "
                  "window: gname recoded to 0, they serve as comparison firms.")
         df.loc[late, r.gname] = 0
     gv = df[r.gname].to_numpy()
     early = (gv > 0) & (gv <= first)
     if early.any() and already_supported != "keep":
         firms = ids[early].unique()
+        where = listed(f"already supported in or before the first period {first}", r.gname, firms)
         what = (f"{len(firms)} firm(s) ({int(early.sum())} rows) were already supported in or before the "
-                f"first period {first} (gname {examples(gv[early])}, e.g. firms {examples(firms)}): they "
+                f"first period {first} (gname {examples(gv[early])}; {where}): they "
                 "have no pre-support period")
         if already_supported == "error":
             raise DataError(what + ". Drop them, or pass already_supported='drop' (or 'keep').")
@@ -436,9 +491,9 @@ def align_support_timing(df: pd.DataFrame, r: Roles, *, already_supported: str, 
         new = periods[np.searchsorted(periods, gv[inside])]
         pairs = ", ".join(f"{a}->{b}" for a, b in sorted(set(zip(gv[inside].tolist(), new.tolist(),
                                                                   strict=True))))
+        where = listed("support timing not an observed period: recoded", r.gname, ids[inside])
         log.warn(f"support timing {r.gname!r} of {ids[inside].nunique()} firm(s) is not an observed period; "
-                 f"recoded to the first observed period on or after it ({pairs}), e.g. firms "
-                 f"{examples(ids[inside])}.")
+                 f"recoded to the first observed period on or after it ({pairs}; {where}).")
         df.loc[inside, r.gname] = new
     return df
 
@@ -459,7 +514,8 @@ def check_covariates_and_weights(df: pd.DataFrame, r: Roles, *, panel: bool, tim
                 firms = ids[varying].unique()
                 firm_no = np.cumsum(starts) - 1 if firm_no is None else firm_no
                 df[c] = s = s.iloc[np.flatnonzero(starts)[firm_no]].reset_index(drop=True)
-                log.warn(f"covariate {c!r} varies within {len(firms)} firm(s), e.g. {examples(firms)}; the "
+                where = listed("covariate varies within a firm: baseline value used", c, firms)
+                log.warn(f"covariate {c!r} varies within {len(firms)} firm(s) ({where}); the "
                          "baseline (first observed) value is used in every period. Pass "
                          "time_invariant_covariates=False to keep time-varying values.")
         plain = _plain_numeric(s)
@@ -479,11 +535,21 @@ def check_covariates_and_weights(df: pd.DataFrame, r: Roles, *, panel: bool, tim
             varying = varies_within_firm(df[w], starts, firm_no)
             if varying.any():
                 firms = ids[varying].unique()
-                raise DataError(f"weights {w!r} vary within {len(firms)} firm(s), e.g. {examples(firms)}; "
+                where = listed("weights vary within a firm", w, firms)
+                raise DataError(f"weights {w!r} vary within {len(firms)} firm(s) ({where}); "
                                 "weights must be constant within a firm. Use the baseline weight: "
                                 f"data.groupby({r.idname!r})[{w!r}].transform('first').")
         if not (df[w] > 0).any():
             raise DataError(f"weights column {w!r} is zero in all {len(df)} rows; give positive weights.")
+        zero = (df[w] == 0).to_numpy()
+        if zero.any():
+            zero_ids = ids[zero].unique()
+            unit = "firm(s)" if panel else "observation(s) of firm(s)"
+            raise DataError(f"weights column {w!r} is zero for {len(zero_ids)} {unit} ({int(zero.sum())} "
+                            f"rows; {listed('weights zero', w, zero_ids)}); a zero sampling weight leaves "
+                            "a firm out "
+                            "of every mean while it still counts in the number of firms behind the "
+                            f"standard errors. Drop those firms first: data[data[{w!r}] > 0].")
     return df
 
 

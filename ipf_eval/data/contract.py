@@ -19,23 +19,24 @@ Every estimator in ipf_eval accepts a :class:`ValidatedPanel` (or a DataFrame th
   :meth:`ValidatedPanel.cohort_sizes` the number of firms per cohort; :meth:`ValidatedPanel.to_dict` a
   JSON-safe record of what was validated, dropped and recoded.
 
-**Refused** with a :class:`~ipf_eval.errors.DataError` naming the column, the values (``!r``), counts, up to
-five example ids and the remedy: an empty frame; missing columns (with close matches); non-numeric
+**Refused** with a :class:`~ipf_eval.errors.DataError` naming the column, counts and the remedy (never a
+firm: see *Messages* below): an empty frame; missing columns (with close matches); non-numeric
 outcomes, periods, support timing or weights; non-integer period codes (2004.5 or inf; 2004.0 is accepted
 and cast); periods that are not positive (0 codes "never supported"); duplicate (firm, period) rows;
 support timing that varies within a firm, or that holds only 0/1 (a support *indicator* given instead of
-the first period of support); negative or all-zero weights; weights that vary within a firm; an id column
-that mixes types (``1`` and ``"1"``); a covariate with a single value or level; no comparison firms
+the first period of support); negative, infinite or zero weights; weights that vary within a firm; an id
+column that mixes types (``1`` and ``"1"``); a covariate with a single value or level, or holding numbers
+stored as text (``"2.5"``: convert it, or make it ``category`` if the digits are codes); no comparison firms
 (neither never-supported firms nor a second cohort to serve as not-yet-supported comparison); with
 ``require_never_treated=True``, no never-supported firm.  Argument errors (a column in two roles, an
 unknown option, no outcome) are :class:`~ipf_eval.errors.SpecificationError`.
 
-**Changed**, never silently: each change issues a :class:`~ipf_eval.errors.DataWarning` with counts and
-example ids, repeated in ``ValidatedPanel.notes``; removed rows are also in ``ValidatedPanel.dropped``
+**Changed**, never silently: each change issues a :class:`~ipf_eval.errors.DataWarning` with counts,
+repeated in ``ValidatedPanel.notes``; removed rows are also in ``ValidatedPanel.dropped``
 (:class:`~ipf_eval.results.DropRecord`: reason, rows, firms):
 
-* rows with a missing id, period, outcome, covariate, weight or cluster variable, or a non-finite outcome,
-  covariate or weight (``log(0)``), are dropped;
+* rows with a missing id, period, outcome, covariate, weight or cluster variable, or a non-finite outcome
+  or covariate (``log(0)``), are dropped;
 * firms whose support began in or before the first period of the panel (``0 < gname <= min(t)``: they have
   no pre-support period, R ``did``'s "already treated" units) are dropped, as R ``did`` does
   (``already_supported="drop"``, the default); ``"error"`` refuses them, ``"keep"`` keeps them;
@@ -51,6 +52,10 @@ example ids, repeated in ``ValidatedPanel.notes``; removed rows are also in ``Va
   characteristics; ``False`` keeps them as observed;
 * cohorts with fewer than ``min_cohort_size`` firms (default 2) are kept, named in a warning and listed in
   ``ValidatedPanel.small_cohorts``: no standard error can be estimated for them.
+
+**Messages** end up in reports, so they name columns and give counts (and period or support-timing codes
+where the remedy needs them), never a firm identifier or a firm's value: which firms, with their values, are
+written to the local log (:mod:`ipf_eval.disclosure.local_log`), whose file the message names.
 
 A missing ``gname`` is not a missing value: it means "never supported" and becomes 0 without a warning.
 ``panel=False`` (repeated cross-sections) allows several rows per (id, period) and skips the within-firm
@@ -248,7 +253,8 @@ def validate_panel(
     covariates
         Baseline characteristics: numeric, boolean, string or categorical, with at least two values.
     weightsname
-        Optional sampling-weight column: numeric, non-negative, not all zero, constant within a firm.
+        Optional sampling-weight column: numeric, positive and finite, constant within a firm (a
+        firm with weight zero is refused: drop it first).
     clustervars
         Optional cluster-variable columns (rows with missing values are dropped).  May include ``idname``.
     extra_columns
@@ -280,14 +286,14 @@ def validate_panel(
     ------
     DataError
         When the data break the contract (see the module docstring for the list); the message names the
-        column, the offending values with counts and up to five example ids, and the remedy.
+        column, counts and the remedy; the firms concerned are in the local log it names.
     SpecificationError
         When an argument is invalid: a column in two roles, an unknown option value, no outcome.
 
     Warns
     -----
     DataWarning
-        When rows are dropped or values recoded (counts and example ids in the message).
+        When rows are dropped or values recoded (counts in the message, the firms in the local log).
 
     Notes
     -----

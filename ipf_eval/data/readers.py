@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.data import _checks as ck
 from ipf_eval.errors import DataError, SpecificationError
 
@@ -139,6 +140,38 @@ def _source_columns(path: Path, fmt: str, *, sep: str | None, encoding: str | No
         return list(reader.variable_labels())
 
 
+def _raw_header(path: Path, fmt: str, *, sep: str | None, encoding: str | None, sheet: str | int | None,
+                skiprows: int | None) -> list[str]:
+    """Return the header row as written in the file (pandas renames a repeated name ``x`` to ``x.1``)."""
+    if fmt == "csv":
+        row = pd.read_csv(path, sep=_delimiter(path, sep), encoding=encoding, header=None, nrows=1,
+                          skiprows=skiprows, dtype=str, keep_default_na=False)
+    elif fmt == "excel":
+        row = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, engine="openpyxl", header=None,
+                            nrows=1, skiprows=skiprows, dtype=str, keep_default_na=False)
+    else:  # Parquet keeps repeated names in its schema; Stata forbids them
+        return _source_columns(path, fmt, sep=sep, encoding=encoding, sheet=sheet, skiprows=skiprows)
+    return [] if row.empty else [str(v) for v in row.iloc[0].tolist()]
+
+
+def _check_duplicate_names(path: Path, header: Sequence[str], *, read_all: bool,
+                           mapped: Sequence[str]) -> None:
+    """Refuse a file whose header repeats a column name among the columns read."""
+    seen: dict[str, int] = {}
+    for name in header:
+        seen[name] = seen.get(name, 0) + 1
+    repeated = [name for name, k in seen.items() if k > 1 and name != ""]
+    used = repeated if read_all else [n for n in repeated if n in mapped]
+    if used:
+        positions = {n: [i + 1 for i, h in enumerate(header) if h == n] for n in used}
+        shown = "; ".join(f"{n!r} in columns {pos}" for n, pos in list(positions.items())[:5])
+        raise DataError(
+            f"{str(path)!r} has {len(used)} column name(s) used more than once ({shown}); pandas would read "
+            f"the copies as {used[0]!r}.1, ..., so which one is meant is ambiguous. Rename the columns in "
+            "the file (or drop the copies), or map only columns whose names are unique."
+        )
+
+
 def _check_exists(p: Path) -> None:
     if not p.exists():
         parent = p.parent if str(p.parent) else Path(".")
@@ -201,6 +234,7 @@ def _check_sheet(p: Path, sheet: str | int) -> None:
                         f"{ck.close_matches(str(sheet), sheets)}; sheets are {sheets!r}.")
 
 
+@keyword_options
 def read_columns(
     path: str | os.PathLike[str],
     *,
@@ -305,6 +339,7 @@ def _as_bool(s: pd.Series, col: str, path: Path) -> pd.Series:
     return text.isin(truthy).astype("boolean").mask(s.isna())
 
 
+@keyword_options
 def read_panel(
     path: str | os.PathLike[str],
     *,
@@ -362,9 +397,10 @@ def read_panel(
     Raises
     ------
     DataError
-        Missing, unreadable or empty file; unsupported extension; mapped columns not in the file (with the
-        available columns and close matches); two source columns mapped to one name or a mapped name that
-        clashes with a kept column; values of the wrong type for ``dtypes``; an unknown Excel sheet.
+        Missing, unreadable or empty file; unsupported extension; a column name that the file's header
+        repeats, among the columns read; mapped columns not in the file (with the available columns and
+        close matches); two source columns mapped to one name or a mapped name that clashes with a kept
+        column; values of the wrong type for ``dtypes``; an unknown Excel sheet.
     SpecificationError
         Invalid arguments: an unknown ``dtypes`` kind or ``file_format``, an option for a format it does not
         apply to (:data:`READ_OPTION_FORMATS`: ``sep``/``encoding`` CSV only, ``sheet`` Excel only, the
@@ -406,6 +442,10 @@ def read_panel(
             available = [str(c) for c in frame.columns]
         else:
             available = _source_columns(p, fmt, sep=sep, encoding=encoding, sheet=sheet, skiprows=skip)
+        if fmt != "stata":
+            header = _raw_header(p, fmt, sep=sep, encoding=encoding, sheet=sheet, skiprows=skip)
+            _check_duplicate_names(p, header, read_all=mapping is None or keep_unmapped,
+                                   mapped=list(mapping or {}))
         usecols: list[str] | None = None
         if mapping is not None:
             missing = [c for c in mapping if c not in available]

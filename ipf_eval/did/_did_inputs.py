@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import check_outcome_varies
 from ipf_eval.data.contract import ValidatedPanel, validate_panel
 from ipf_eval.errors import DataError, SpecificationError
 from ipf_eval.results import DropRecord
@@ -79,7 +80,8 @@ def prepare_panel(
     ------
     DataError
         If ``data`` is neither a DataFrame nor a ValidatedPanel, a column is missing, an outcome or covariate
-        is not numeric, or a weight, cluster or extra column has missing values (or weights are negative).
+        is not numeric, an outcome is constant, or a weight, cluster or extra column has missing values (or
+        weights are negative).
     SpecificationError
         If the names passed disagree with those of a ValidatedPanel.
     """
@@ -133,6 +135,9 @@ def prepare_panel(
                 f"column {col!r} must be numeric; it has dtype {frame[col].dtype!s}; convert it, or encode a "
                 "categorical covariate as dummy columns (pandas.get_dummies(..., drop_first=True))"
             )
+    for col in ynames:
+        check_outcome_varies(frame[col].to_numpy(dtype=np.float64, na_value=np.nan), column=col,
+                             function=function)
     for col in (*([weightsname] if weightsname else []), *extras):
         n_missing = int(frame[col].isna().sum())
         if n_missing:

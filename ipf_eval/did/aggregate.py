@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.did._att_gt_results import AggregateResult, AttGtResult
 from ipf_eval.errors import EstimationError, SpecificationError
 from ipf_eval.inference.bootstrap import bootstrap_standard_errors, sup_t_critical_value
@@ -88,6 +89,7 @@ def _check_int(value: object, name: str) -> None:
         raise SpecificationError(f"aggregate({name}=...) must be None or an integer; got {value!r}")
 
 
+@keyword_options
 def aggregate(
     result: AttGtResult,
     *,

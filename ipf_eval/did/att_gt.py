@@ -28,7 +28,14 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from ipf_eval._arrays import fast_unique, firm_starts
-from ipf_eval._defaults import CONTROL_GROUP, N_BOOT, check_alpha, warn_few_clusters
+from ipf_eval._defaults import (
+    CONTROL_GROUP,
+    N_BOOT,
+    check_alpha,
+    check_outcome_varies,
+    keyword_options,
+    warn_few_clusters,
+)
 from ipf_eval.data.contract import ValidatedPanel, validate_panel
 from ipf_eval.did._att_gt_cells import (
     Inputs,
@@ -408,6 +415,7 @@ def _pretest(
     return PreTest(statistic=w_stat, df=int(pre.size), p_value=float(stats.chi2.sf(w_stat, pre.size)))
 
 
+@keyword_options
 def att_gt(
     data: pd.DataFrame | ValidatedPanel,
     *,
@@ -482,10 +490,11 @@ def att_gt(
     Raises
     ------
     SpecificationError
-        An option is not one of its allowed values, or a name does not match a validated panel.
+        An option is unknown or not one of its allowed values, or a name does not match a validated panel.
     DataError
-        The data break the panel contract (see ``validate_panel``), a firm's first-support period, weight
-        or cluster varies over time, or every supported firm was supported in the first period.
+        The data break the panel contract (see ``validate_panel``), the outcome is constant, a firm's
+        first-support period, weight or cluster varies over time, or every supported firm was supported in
+        the first period.
     EstimationError
         No never-treated firms with ``control_group="never_treated"``; a cohort of a single firm; a singular
         covariate design; no overlap of the propensity scores. Messages name the cohort and period.
@@ -586,6 +595,8 @@ def att_gt(
         dropped=dropped,
         periods_hint=periods_hint,
     )
+    check_outcome_varies(frame[yname].to_numpy(dtype=np.float64, na_value=np.nan), column=yname,
+                         function="att_gt")
     inp = _recode_cohorts(
         raw, gname=gname, control_group=control_group, anticipation=int(anticipation), panel=panel
     )

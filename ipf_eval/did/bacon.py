@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.did._did_inputs import PanelInput, check_name, prepare_panel
 from ipf_eval.errors import DataError, EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
@@ -107,6 +108,7 @@ class BaconResult(ResultMixin):
         })
 
 
+@keyword_options
 def bacon_decomposition(
     data: PanelInput,
     *,
@@ -140,9 +142,9 @@ def bacon_decomposition(
     Raises
     ------
     SpecificationError
-        If covariates are passed.
+        If covariates are passed or an option is unknown.
     DataError
-        If the panel is unbalanced.
+        If the panel is unbalanced or the outcome is constant.
     EstimationError
         If no firm changes treatment status within the sample or the treatment is collinear with the period
         effects (one timing group and no never-supported firms).

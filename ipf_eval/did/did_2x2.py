@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import check_alpha, warn_few_clusters
+from ipf_eval._defaults import check_alpha, keyword_options, warn_few_clusters
 from ipf_eval.did._did_inputs import PanelInput, check_name, check_names, prepare_panel
 from ipf_eval.did._fe_regression import t_inference, tidy_table
 from ipf_eval.errors import DataError, EstimationError, SpecificationError
@@ -125,6 +125,7 @@ def _check_period(value: object, *, parameter: str, periods: np.ndarray, tname: 
     return int(value)
 
 
+@keyword_options
 def did_2x2(
     data: PanelInput,
     *,
@@ -166,9 +167,10 @@ def did_2x2(
     Raises
     ------
     SpecificationError
-        If ``pre >= post`` or an argument has the wrong type.
+        If ``pre >= post``, an option is unknown or an argument has the wrong type.
     DataError
-        If a period is not in the data, ``treatname`` is not 0/1 or varies within a firm.
+        If a period is not in the data, the outcome is constant, ``treatname`` is not 0/1 or varies within a
+        firm.
     EstimationError
         If a group has no rows in one of the periods (no treated or no comparison firms), the design is
         singular, or there are fewer than two clusters.

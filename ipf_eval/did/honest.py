@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.did._att_gt_results import AggregateResult
 from ipf_eval.errors import EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
@@ -404,6 +405,7 @@ def _event_study_inputs(es: Any) -> tuple[FloatArray, FloatArray, IntArray, IntA
     return beta, sigma, pre_e, post_e, ref
 
 
+@keyword_options
 def honest_did(
     event_study: AggregateResult, *, mbar: float | Sequence[float] = (0.5, 1.0, 1.5, 2.0),
     alpha: float = 0.05, l_vec: Sequence[float] | None = None, breakdown_cap: float = 10.0,

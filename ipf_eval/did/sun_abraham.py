@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import check_alpha, warn_few_clusters
+from ipf_eval._defaults import check_alpha, keyword_options, warn_few_clusters
 from ipf_eval.did._demean import factorize
 from ipf_eval.did._did_inputs import PanelInput, check_name, check_names, prepare_panel
 from ipf_eval.did._fe_regression import (
@@ -182,6 +182,7 @@ class EventStudyResult(ResultMixin):
         })
 
 
+@keyword_options
 def event_study(
     data: PanelInput,
     *,
@@ -217,7 +218,8 @@ def event_study(
         last-supported cohort (with any never-supported firms) is the comparison group, and the periods from
         its first support period on are dropped.
     reference_period
-        Event time left out of the interactions (the normalisation); every cohort must be observed there.
+        Event time left out of the interactions (the normalisation): a pre-support event time (negative,
+        default -1); every cohort must be observed there.
     min_e, max_e
         Range of event times reported.  The regression always includes every relative period of every
         cohort (leaving some out would pool them into the reference and contaminate the estimates); these
@@ -238,7 +240,10 @@ def event_study(
     Raises
     ------
     SpecificationError
-        If ``control_cohort`` is not an allowed value, ``min_e > max_e``, or an argument has the wrong type.
+        If ``control_cohort`` is not an allowed value, ``min_e > max_e``, ``reference_period`` is not a
+        negative (pre-support) event time, an option is unknown, or an argument has the wrong type.
+    DataError
+        If the data break the panel contract or the outcome is constant.
     EstimationError
         If there are no never-supported firms (with ``"never_treated"``), fewer than two cohorts (with
         ``"last_treated"``), no supported cohort left, a cohort not observed at the reference period, or a
@@ -310,6 +315,12 @@ def event_study(
             raise SpecificationError(f"event_study({bound_name}=...) must be an integer; got {bound!r}")
     if min_e is not None and max_e is not None and min_e > max_e:
         raise SpecificationError(f"event_study() needs min_e <= max_e; got min_e={min_e!r}, max_e={max_e!r}")
+    if reference_period >= 0:
+        raise SpecificationError(
+            f"event_study(reference_period=...) must be a pre-support event time (a negative integer, "
+            f"usually -1); got {reference_period!r}: event time 0 is the first period of support, so a "
+            "reference at or after it measures effects against a period that is already affected"
+        )
     check_df_correction(df_correction, function=fn)
     check_alpha(alpha, function=fn)
     cluster_col = idname if cluster is None else cluster

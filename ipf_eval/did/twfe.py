@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import check_alpha, warn_few_clusters
+from ipf_eval._defaults import check_alpha, keyword_options, warn_few_clusters
 from ipf_eval.did._demean import factorize
 from ipf_eval.did._did_inputs import PanelInput, check_name, check_names, prepare_panel
 from ipf_eval.did._fe_regression import (
@@ -142,6 +142,7 @@ def treatment_from_cohort(g: np.ndarray, t: np.ndarray) -> np.ndarray:
     return ((g > 0) & (t >= g)).astype(np.float64)
 
 
+@keyword_options
 def twfe(
     data: PanelInput,
     *,
@@ -195,9 +196,11 @@ def twfe(
     Raises
     ------
     SpecificationError
-        If both or neither of ``treatname``/``gname`` are given, or an option is not an allowed value.
+        If both or neither of ``treatname``/``gname`` are given, an option is not an allowed value, or an
+        option is unknown.
     DataError
-        If a column is missing or not numeric, or ``treatname`` is not 0/1.
+        If a column is missing or not numeric, the outcome is constant, a weight is zero, negative or
+        infinite, or ``treatname`` is not 0/1.
     EstimationError
         If no observation is treated or none untreated, the treatment is collinear with the fixed effects
         (singular design), or there are fewer than two clusters.

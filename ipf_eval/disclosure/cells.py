@@ -14,10 +14,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.disclosure.profiles import DisclosureProfile, get_profile
 from ipf_eval.errors import DataError, SpecificationError
 
-__all__ = ["RuleFailure", "primary_failures"]
+__all__ = ["RuleFailure", "check_magnitudes", "check_unique_columns", "primary_failures"]
 
 _Key = tuple[Any, ...]
 
@@ -33,6 +34,57 @@ class RuleFailure(NamedTuple):
 
 
 _Stats = tuple[int, float, float, tuple[float, ...]]
+
+
+def check_unique_columns(frame: pd.DataFrame, *, where: str) -> None:
+    """Raise :class:`DataError` when ``frame`` has a column label more than once (after a concat or merge)."""
+    dups = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if dups:
+        raise DataError(
+            f"{where} has duplicated column labels {[str(d) for d in dups]!r}; a column named twice is "
+            "ambiguous: drop or rename the copies before disclosure control."
+        )
+
+
+def check_magnitudes(values: pd.Series, *, column: str, profile: DisclosureProfile, where: str) -> np.ndarray:
+    r"""Return a magnitude column as floats after checking it can go through the sensitivity rules.
+
+    The :math:`(n, k)` dominance and p % rules are defined for non-negative contributions (Hundepool et al.
+    2012, section 4.2): with positive and negative contributions a cell total can be small while single
+    firms are large, and a rule on absolute values no longer bounds what a contributor learns about
+    another.  Negative values are therefore refused under a profile that applies either rule.
+
+    Raises
+    ------
+    DataError
+        If the column is not numeric, or holds missing, infinite or (under a dominance or p % rule)
+        negative values.
+    """
+    if pd.api.types.is_bool_dtype(values.dtype) or not pd.api.types.is_numeric_dtype(values.dtype):
+        raise DataError(f"{where}: value column {column!r} must be numeric; got dtype {values.dtype}.")
+    n_missing = int(values.isna().sum())
+    if n_missing:
+        raise DataError(
+            f"{where}: value column {column!r} has {n_missing} missing value(s). Drop or impute them before "
+            "building the table."
+        )
+    v = values.to_numpy(dtype=float)
+    n_inf = int(np.isinf(v).sum())
+    if n_inf:
+        raise DataError(
+            f"{where}: value column {column!r} has {n_inf} infinite value(s); a cell total would be "
+            "infinite. Fix or drop those rows."
+        )
+    negative = v < 0
+    if negative.any() and (profile.dominance_n is not None or profile.p_percent is not None):
+        raise DataError(
+            f"{where}: value column {column!r} has {int(negative.sum())} negative value(s); the dominance "
+            f"and p% rules of profile {profile.name!r} need non-negative contributions. Tabulate a "
+            "non-negative magnitude (split a balance into its positive and negative parts, e.g. gains and "
+            "losses, and protect each), or use a profile without these rules (get_profile(...).replace("
+            "dominance_n=None, dominance_k=None, p_percent=None)) if your statistical office allows it."
+        )
+    return v
 
 
 def _cell_stats(contrib: pd.DataFrame, keys: list[str], id_col: str, top_k: int) -> dict[_Key, _Stats]:
@@ -87,6 +139,7 @@ def _primary_rules(
     return failed
 
 
+@keyword_options
 def primary_failures(
     contributions: pd.DataFrame,
     *,
@@ -120,14 +173,15 @@ def primary_failures(
     Raises
     ------
     DataError
-        If ``contributions`` is not a DataFrame, a column is missing, a classification or id value is
-        missing, or ``value`` is not numeric or has missing values.
+        If ``contributions`` is not a DataFrame or names a column twice, a column is missing, a
+        classification or id value is missing, or ``value`` is not numeric, has missing or infinite values,
+        or negative values under a profile with a dominance or p % rule (:func:`check_magnitudes`).
     SpecificationError
         If ``by`` is empty or the profile is unknown.
 
     Notes
     -----
-    With firm contributions :math:`x_1 \ge x_2 \ge \dots` (absolute values, summed per firm) and cell
+    With firm contributions :math:`x_1 \ge x_2 \ge \dots` (non-negative, summed per firm) and cell
     total :math:`T = \sum x_i`, a cell of :math:`n` firms fails the threshold rule when
     :math:`n < n_{min}`, the :math:`(n, k)` dominance rule when :math:`\sum_{i \le n} x_i > (k/100) T` and
     the p % rule when :math:`T - x_1 - x_2 < (p/100) x_1`: the rules of
@@ -158,6 +212,7 @@ def primary_failures(
             f"primary_failures(contributions=...) must be a pandas DataFrame; got "
             f"{type(contributions).__name__!r}."
         )
+    check_unique_columns(contributions, where="primary_failures(): contributions")
     needed = [*by_cols, id_col, *([value] if value is not None else [])]
     missing = [c for c in needed if c not in contributions.columns]
     if missing:
@@ -179,18 +234,8 @@ def primary_failures(
         "_id": contributions[id_col].array,
     })
     if value is not None:
-        if not pd.api.types.is_numeric_dtype(contributions[value]):
-            raise DataError(
-                f"primary_failures(): value column {value!r} must be numeric; got dtype "
-                f"{contributions[value].dtype}."
-            )
-        n_missing = int(contributions[value].isna().sum())
-        if n_missing:
-            raise DataError(
-                f"primary_failures(): value column {value!r} has {n_missing} missing value(s); drop or "
-                "impute them first."
-            )
-        contrib["_v"] = contributions[value].to_numpy(dtype=float)
+        contrib["_v"] = check_magnitudes(contributions[value], column=value, profile=prof,
+                                         where="primary_failures()")
     else:
         contrib["_v"] = 1.0
     if contrib.empty:

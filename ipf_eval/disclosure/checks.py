@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.disclosure.audit import AuditEntry, AuditLog, format_cell_key
 from ipf_eval.disclosure.profiles import DisclosureProfile, get_profile
 from ipf_eval.disclosure.tables import ProtectedTable
@@ -90,6 +91,12 @@ def _validate_counts(frame: Any, count_col: str, *, where: str) -> np.ndarray:
             f"count_col {count_col!r} is not a column of {where}; available columns are "
             f"{list(frame.columns)!r}. Add the number of firms behind each row."
         )
+    dups = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if dups:
+        raise DataError(
+            f"{where} has duplicated column labels {[str(d) for d in dups]!r}; a column named twice is "
+            "ambiguous: drop or rename the copies before disclosure control."
+        )
     counts = pd.to_numeric(frame[count_col], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(counts) | (counts < 0)
     if bad.any():
@@ -97,9 +104,17 @@ def _validate_counts(frame: Any, count_col: str, *, where: str) -> np.ndarray:
             f"count_col {count_col!r} must hold non-negative firm counts; {int(bad.sum())} row(s) are "
             "missing, negative or not numeric. Fix the counts before publishing."
         )
+    frac = counts != np.round(counts)
+    if frac.any():
+        raise DataError(
+            f"count_col {count_col!r} must hold whole numbers of firms; {int(frac.sum())} row(s) hold "
+            "fractions. A weighted count is not a number of contributors: pass the unweighted number of "
+            "firms behind each row."
+        )
     return counts
 
 
+@keyword_options
 def check_table(
     frame: pd.DataFrame,
     *,
@@ -140,8 +155,8 @@ def check_table(
     Raises
     ------
     DataError
-        If ``frame`` is not a DataFrame, ``count_col`` or a value column is missing, or counts are missing or
-        negative.
+        If ``frame`` is not a DataFrame or names a column twice, ``count_col`` or a value column is missing,
+        or counts are missing, negative or fractional.
 
     Warns
     -----
@@ -191,6 +206,7 @@ def check_table(
                    key_cols=key_cols, prof=prof, spec=spec)
 
 
+@keyword_options
 def check_figure_data(
     frame: pd.DataFrame,
     *,
@@ -255,6 +271,7 @@ def _find_df(d: Mapping[str, Any]) -> float | None:
     return None
 
 
+@keyword_options
 def check_result(
     result: Any,
     *,
@@ -294,7 +311,8 @@ def check_result(
     Raises
     ------
     SpecificationError
-        If ``result`` lacks ``to_frame``/``to_dict`` or ``on_fail`` is unknown.
+        If ``result`` lacks ``to_frame``/``to_dict``, ``on_fail`` is unknown or ``df_resid`` is negative or
+        not a finite number.
     DataError
         If a named count column is missing.
     DisclosureError
@@ -317,6 +335,13 @@ def check_result(
     prof = get_profile(profile)
     if on_fail not in ("suppress", "raise"):
         raise SpecificationError(f"on_fail must be 'suppress' or 'raise'; got {on_fail!r}.")
+    if df_resid is not None and (isinstance(df_resid, bool)
+                                 or not isinstance(df_resid, (int, float, np.number))
+                                 or not np.isfinite(df_resid) or df_resid < 0):
+        raise SpecificationError(
+            f"df_resid must be None or a finite number >= 0 (the model's residual degrees of freedom); got "
+            f"{df_resid!r}."
+        )
     if not (callable(getattr(result, "to_frame", None)) and callable(getattr(result, "to_dict", None))):
         raise SpecificationError(
             "result must offer to_frame() and to_dict() (an ipf_eval result); got "
@@ -434,6 +459,7 @@ _SMALL_COUNT_PATTERNS = (
 )
 
 
+@keyword_options
 def scan_html(
     text: str,
     *,

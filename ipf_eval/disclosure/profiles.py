@@ -23,12 +23,18 @@ rules differ.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from ipf_eval._defaults import check_options, keyword_options
 from ipf_eval.errors import SpecificationError
 
 __all__ = ["PROFILES", "DisclosureProfile", "get_profile", "list_profiles"]
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,9 @@ class DisclosureProfile:
 
     Notes
     -----
-    Contributions are measured per firm (all rows of one firm in a cell are summed first) and in absolute
-    value, so that the dominance and p % rules stay meaningful for variables that can be negative.
+    Contributions are measured per firm (all rows of one firm in a cell are summed first).  The dominance
+    and p % rules are defined for non-negative contributions, so a magnitude with negative values is
+    refused under a profile that applies them (:func:`~ipf_eval.disclosure.cells.check_magnitudes`).
 
     References
     ----------
@@ -83,14 +90,17 @@ class DisclosureProfile:
                 f"dominance_n and dominance_k must both be set or both be None; got "
                 f"dominance_n={self.dominance_n!r}, dominance_k={self.dominance_k!r}."
             )
-        if self.dominance_n is not None and (not isinstance(self.dominance_n, int) or self.dominance_n < 1):
+        if self.dominance_n is not None and (not isinstance(self.dominance_n, int)
+                                             or isinstance(self.dominance_n, bool) or self.dominance_n < 1):
             raise SpecificationError(f"dominance_n must be a positive integer; got {self.dominance_n!r}.")
-        if self.dominance_k is not None and not 0 < self.dominance_k <= 100:
+        if self.dominance_k is not None and not (_is_real(self.dominance_k) and 0 < self.dominance_k <= 100):
             raise SpecificationError(
                 f"dominance_k is a percentage and must lie in (0, 100]; got {self.dominance_k!r}."
             )
-        if self.p_percent is not None and not 0 < self.p_percent <= 100:
+        if self.p_percent is not None and not (_is_real(self.p_percent) and 0 < self.p_percent <= 100):
             raise SpecificationError(f"p_percent must lie in (0, 100]; got {self.p_percent!r}.")
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecificationError(f"name must be a non-empty string; got {self.name!r}.")
         if self.min_residual_df is not None and (
             not isinstance(self.min_residual_df, int) or self.min_residual_df < 0
         ):
@@ -99,7 +109,15 @@ class DisclosureProfile:
             )
 
     def replace(self, **changes: Any) -> DisclosureProfile:
-        """Return a copy with some rules changed (the profile itself is immutable)."""
+        """Return a copy with some rules changed (the profile itself is immutable).
+
+        Raises
+        ------
+        SpecificationError
+            If a name is not a field of the profile, or a new value is invalid.
+        """
+        check_options(changes, [f.name for f in dataclasses.fields(self)],
+                      function="DisclosureProfile.replace")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,11 +158,13 @@ PROFILES: dict[str, DisclosureProfile] = {
 }
 
 
+@keyword_options
 def list_profiles() -> tuple[str, ...]:
     """Return the names of the profiles that ship with the package."""
     return tuple(sorted(PROFILES))
 
 
+@keyword_options
 def get_profile(profile: str | DisclosureProfile) -> DisclosureProfile:
     """Return a disclosure profile by name (a :class:`DisclosureProfile` is passed through).
 

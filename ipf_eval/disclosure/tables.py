@@ -18,8 +18,16 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import null_space
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.disclosure.audit import AuditEntry, AuditLog, format_cell_key
-from ipf_eval.disclosure.cells import _cell_stats, _Key, _primary_rules, _Stats
+from ipf_eval.disclosure.cells import (
+    _cell_stats,
+    _Key,
+    _primary_rules,
+    _Stats,
+    check_magnitudes,
+    check_unique_columns,
+)
 from ipf_eval.disclosure.profiles import DisclosureProfile, get_profile
 from ipf_eval.errors import DataError, DisclosureWarning, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
@@ -136,6 +144,7 @@ def _equations(axes: list[list[Any]]) -> list[list[tuple[_Key, int]]]:
     return eqs
 
 
+@keyword_options
 def recoverable_cells(
     suppressed: Sequence[_Key], equations: Sequence[Sequence[tuple[_Key, int]]]
 ) -> list[_Key]:
@@ -214,6 +223,7 @@ def _secondary(
     return secondary
 
 
+@keyword_options
 def protect_table(
     microdata: pd.DataFrame,
     *,
@@ -262,7 +272,9 @@ def protect_table(
     Raises
     ------
     DataError
-        If a column is missing, ``value`` is not numeric, or a classification or id value is missing.
+        If a column is missing or named twice, ``value`` is not numeric, has missing or infinite values, or
+        negative values under a profile with a dominance or p % rule, or a classification or id value is
+        missing.
     SpecificationError
         If ``stat`` is unknown or does not match ``value``, ``by`` is empty, a category equals
         ``total_label``, or the profile is unknown.
@@ -276,7 +288,7 @@ def protect_table(
     -----
     *Primary suppression.*  Every cell and margin with :math:`1 \le n < n_{min}` contributing firms fails
     the threshold rule.  For magnitude tables (``stat`` ``"sum"`` or ``"mean"``), with firm contributions
-    :math:`x_1 \ge x_2 \ge \dots` (absolute values, summed per firm) and cell total :math:`T = \sum x_i`,
+    :math:`x_1 \ge x_2 \ge \dots` (non-negative, summed per firm) and cell total :math:`T = \sum x_i`,
     the :math:`(n, k)` dominance rule fails when :math:`\sum_{i \le n} x_i > (k/100) T` and the p % rule
     fails when :math:`T - x_1 - x_2 < (p/100) x_1`.  Empty cells (no firm) are published as structural
     zeros.
@@ -332,6 +344,7 @@ def protect_table(
         raise SpecificationError(f"stat={stat!r} needs a value column; pass value='column_name'.")
     needed = [*by_cols, id_col] + ([value] if value is not None else [])
     _check_frame(microdata, needed, where="microdata")
+    check_unique_columns(microdata, where="microdata")
     for col in [*by_cols, id_col]:
         n_missing = int(microdata[col].isna().sum())
         if n_missing:
@@ -341,14 +354,8 @@ def protect_table(
             )
     contrib = microdata[[*by_cols, id_col]].copy()
     if value is not None:
-        if not pd.api.types.is_numeric_dtype(microdata[value]):
-            raise DataError(f"value column {value!r} must be numeric; got dtype {microdata[value].dtype}.")
-        if microdata[value].isna().any():
-            raise DataError(
-                f"value column {value!r} has {int(microdata[value].isna().sum())} missing value(s). "
-                "Drop or impute them before building the table."
-            )
-        contrib["_v"] = microdata[value].to_numpy(dtype=float)
+        contrib["_v"] = check_magnitudes(microdata[value], column=value, profile=prof,
+                                         where="protect_table()")
     else:
         contrib["_v"] = 1.0
     if margins:

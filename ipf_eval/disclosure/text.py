@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from ipf_eval.disclosure.checks import scan_html
+from ipf_eval.disclosure.identifiers import IdentifierSet, scrub_identifiers
 
 __all__ = ["WITHHELD_MESSAGE", "publishable_text"]
 
@@ -10,7 +14,8 @@ __all__ = ["WITHHELD_MESSAGE", "publishable_text"]
 WITHHELD_MESSAGE = "a message was withheld by disclosure control because it quotes a small number of firms"
 
 
-def publishable_text(text: str, *, profile: str = "research_data_centre") -> str:
+def publishable_text(text: str, *, profile: str = "research_data_centre",
+                     identifiers: Iterable[Any] | IdentifierSet | None = None) -> str:
     """Return ``text`` if it quotes no small number of firms under ``profile``, else a withheld notice.
 
     Parameters
@@ -20,10 +25,23 @@ def publishable_text(text: str, *, profile: str = "research_data_centre") -> str
     profile
         The disclosure profile whose minimum cell size defines a small count; the strictest profile
         (``research_data_centre``) by default, because a message may be shown under any profile.
+    identifiers
+        Firm identifiers of the data (or an :class:`~ipf_eval.disclosure.identifiers.IdentifierSet` of
+        them): each one in ``text`` is replaced by ``"[withheld]"`` first, under the rule of
+        :mod:`ipf_eval.disclosure.identifiers`.  ``None``: no identifier is scrubbed.
 
     Returns
     -------
     str
-        ``text`` unchanged, or :data:`WITHHELD_MESSAGE`.
+        ``text`` (with identifiers scrubbed), or :data:`WITHHELD_MESSAGE`.
+
+    Examples
+    --------
+    >>> publishable_text("firm FIRM-00042 was dropped", identifiers=["FIRM-00042"])
+    'firm [withheld] was dropped'
+    >>> publishable_text("2 firms lack an outcome") == WITHHELD_MESSAGE
+    True
     """
+    if identifiers is not None:
+        text = scrub_identifiers(text, identifiers)
     return text if scan_html(text, profile=profile).clean else WITHHELD_MESSAGE

@@ -32,7 +32,8 @@ def centred_score(
     Raises
     ------
     DataError
-        ``data`` not a frame, missing columns, non-numeric score, threshold varying within a call.
+        ``data`` not a frame, missing columns, a non-numeric or infinite score or threshold column, a
+        threshold varying within a call.
     SpecificationError
         ``cutoff`` neither a number nor a column name; a threshold outside the score range (per call).
     """
@@ -65,9 +66,25 @@ def centred_score(
     score = frame[scorename].to_numpy(dtype=float)
     if score.size == 0:
         raise DataError(f"{func}(): no rows left after dropping missing values.")
-    thr = (
-        frame[cutoff].to_numpy(dtype=float) if isinstance(cutoff, str) else np.full(score.size, float(cutoff))
-    )
+    if not np.isfinite(score).all():
+        raise DataError(
+            f"{func}(): score {scorename!r} holds {int((~np.isfinite(score)).sum())} infinite value(s); a "
+            "firm infinitely far from the threshold has no place in a local comparison. Fix or drop them."
+        )
+    if isinstance(cutoff, str):
+        if not pd.api.types.is_numeric_dtype(frame[cutoff]) or frame[cutoff].dtype == bool:
+            raise DataError(
+                f"{func}(): threshold column {cutoff!r} must be numeric; got dtype "
+                f"{str(frame[cutoff].dtype)!r}."
+            )
+        thr = frame[cutoff].to_numpy(dtype=float)
+        if not np.isfinite(thr).all():
+            raise DataError(
+                f"{func}(): threshold column {cutoff!r} holds {int((~np.isfinite(thr)).sum())} infinite "
+                "value(s); give each call its finite threshold."
+            )
+    else:
+        thr = np.full(score.size, float(cutoff))
     groups = frame[call].to_numpy() if call else np.zeros(score.size)
     for g in pd.unique(groups):
         sel = groups == g

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.discontinuity._score import centred_score
 from ipf_eval.errors import EstimationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
@@ -180,6 +181,7 @@ def run_density_test(x: np.ndarray, spec: Specification) -> DensityResult:
     )
 
 
+@keyword_options
 def density_test(
     data: pd.DataFrame, *, scorename: str, cutoff: float | str, call: str | None = None
 ) -> DensityResult:
@@ -203,7 +205,7 @@ def density_test(
     Raises
     ------
     DataError
-        Missing columns, non-numeric scores, a threshold that varies within a call.
+        Missing columns, non-numeric or infinite scores, a threshold that varies within a call.
     SpecificationError
         A threshold outside the range of the scores.
     EstimationError

@@ -17,7 +17,7 @@ from typing import Any, TypeGuard
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, check_outcome_varies, keyword_options
 from ipf_eval.discontinuity._score import centred_score
 from ipf_eval.errors import (
     DataError,
@@ -201,6 +201,7 @@ def _run_rdplot(y: np.ndarray, x: np.ndarray, covs: np.ndarray | None, notes: li
     return res
 
 
+@keyword_options
 def rd_plot_data(data: pd.DataFrame, *, yname: str, scorename: str, cutoff: float | str, min_firms: int = 10,
                  nbins: int | tuple[int, int] | None = None, p: int = 4, binselect: str = "esmv",
                  covariates: Sequence[str] | None = None, call: str | None = None, idname: str | None = None,
@@ -246,8 +247,8 @@ def rd_plot_data(data: pd.DataFrame, *, yname: str, scorename: str, cutoff: floa
     Raises
     ------
     DataError
-        Missing columns; a non-numeric score, outcome or covariate; infinite values; a firm repeated; a
-        threshold varying within a call.
+        Missing columns; a non-numeric score, outcome or covariate; infinite values; a constant outcome; a
+        firm repeated; a threshold varying within a call.
     SpecificationError
         A threshold outside the score range; a bad ``min_firms``, ``nbins``, ``p``, ``binselect``, ``alpha``.
     DisclosureError
@@ -317,6 +318,7 @@ def rd_plot_data(data: pd.DataFrame, *, yname: str, scorename: str, cutoff: floa
     n_inf = int((~np.isfinite(vals.to_numpy())).any(axis=1).sum())
     if n_inf:
         raise DataError(f"rd_plot_data(): {n_inf} rows have infinite values in {used!r}; drop or recode.")
+    check_outcome_varies(vals[yname].to_numpy(), column=yname, function="rd_plot_data")
     if idname is not None:
         dup = data.loc[vals.index, idname].duplicated()
         if dup.any():

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ipf_eval._cross_section import as_binary
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, check_outcome_varies, keyword_options
 from ipf_eval.discontinuity._score import centred_score
 from ipf_eval.discontinuity.density import DensityResult, run_density_test
 from ipf_eval.errors import DataError, DataWarning, EstimationError, EstimationWarning, SpecificationError
@@ -230,6 +230,7 @@ def _call_rdrobust(
     return res
 
 
+@keyword_options
 def rdd(
     data: pd.DataFrame,
     *,
@@ -296,7 +297,8 @@ def rdd(
     Raises
     ------
     DataError
-        Missing columns, a non-numeric score, take-up not 0/1, a threshold varying within a call.
+        Missing columns, a non-numeric or infinite score, an infinite or constant outcome, take-up not 0/1,
+        a threshold varying within a call.
     SpecificationError
         A threshold outside the score range; invalid ``kernel``, ``p``, ``bandwidth``, ``bwselect``, ``vce``,
         ``sensitivity`` or ``alpha``.
@@ -373,6 +375,12 @@ def rdd(
     if not pd.api.types.is_numeric_dtype(y):
         raise DataError(f"rdd(): outcome {yname!r} must be numeric; got dtype {str(y.dtype)!r}.")
     yv = y.to_numpy(dtype=float)
+    if not np.isfinite(yv).all():
+        raise DataError(
+            f"rdd(): outcome {yname!r} holds {int((~np.isfinite(yv)).sum())} infinite value(s) (log of 0?); "
+            "recode or drop them."
+        )
+    check_outcome_varies(yv, column=yname, function="rdd")
     t = as_binary(frame[takeup], takeup, "rdd") if takeup else None
     cl = pd.factorize(frame[cluster])[0] if cluster else None
     cl_all = pd.factorize(data.loc[frame_all.index, cluster])[0] if cluster else None

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, keyword_options
 from ipf_eval.errors import SpecificationError
 from ipf_eval.evidence._common import (
     choice,
@@ -183,6 +183,7 @@ def _fieller(num: float, num_se: float, den: float, den_se: float, z: float) -> 
     return lo, hi, False
 
 
+@keyword_options
 def input_additionality(
     *,
     effect: float,
@@ -419,6 +420,7 @@ class OutputAdditionality(ResultMixin):
         return _plot_rows(self.to_frame().iloc[:1], ax, 0.0)
 
 
+@keyword_options
 def output_additionality(
     *,
     effect: float,
@@ -606,6 +608,7 @@ class SurveyAdditionality(ResultMixin):
         )
 
 
+@keyword_options
 def survey_additionality(
     *,
     n_respondents: int,

@@ -10,8 +10,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import N_BOOT, check_alpha
-from ipf_eval.errors import SpecificationError
+from ipf_eval._defaults import N_BOOT, check_alpha, keyword_options
+from ipf_eval.errors import EstimationError, SpecificationError
 from ipf_eval.evidence._common import choice, finite, non_negative, p_two_sided, positive, z_crit
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
@@ -171,6 +171,7 @@ def _discounted(values: Sequence[float], rate: float) -> float:
     return float(sum(v / (1.0 + rate) ** t for t, v in enumerate(values)))
 
 
+@keyword_options
 def cost_effectiveness(
     *,
     effect: float,
@@ -232,6 +233,9 @@ def cost_effectiveness(
         If ``programme_cost`` is missing or not positive, ``n_supported`` or ``effect_se`` is not positive,
         ``baseline_level`` is missing for a log effect, ``horizon_years`` is below 1, the discount rate is
         negative, or an option is unknown.
+    EstimationError
+        If the effect is exactly zero: no additional units, so no cost per unit (a negative effect gives an
+        infinite cost per unit with ``effect_sign="negative"``).
 
     Notes
     -----
@@ -311,6 +315,13 @@ def cost_effectiveness(
     disc = _discounted([1.0] * int(horizon_years), rate)
     cost = _discounted(costs, rate)
     units, units_se = u * n * disc, u_se * n * disc
+    if units == 0.0:
+        raise EstimationError(
+            f"cost_effectiveness(): effect={effect!r} is exactly zero, so the programme produces no "
+            f"additional {outcome_unit!r} units at the point estimate and the cost per unit is undefined "
+            "(not a number to rank on). Report the effect and its interval instead; the cost per unit needs "
+            "a non-zero effect."
+        )
     u_lo, u_hi = units - z * units_se, units + z * units_se
     # no additional units at the point estimate: the cost per additional unit is infinite, never negative
     cpu = cost / units if units > 0 else math.inf

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.disclosure.audit import AuditEntry, AuditLog, format_cell_key
 from ipf_eval.disclosure.cells import primary_failures
 from ipf_eval.disclosure.profiles import DisclosureProfile, get_profile
@@ -100,6 +101,12 @@ class DeliveryTable(ResultMixin):
 def _columns(frame: Any, cols: Sequence[str], where: str) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{where} must be a pandas DataFrame; got {type(frame).__name__!r}.")
+    dups = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if dups:
+        raise DataError(
+            f"{where} has duplicated column labels {[str(d) for d in dups]!r}; a column named twice is "
+            "ambiguous: drop or rename the copies (e.g. after a concat or merge)."
+        )
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise DataError(
@@ -145,6 +152,7 @@ def _by_list(by: str | Sequence[str]) -> list[str]:
     return cols
 
 
+@keyword_options
 def take_up(
     applications: pd.DataFrame,
     *,
@@ -190,7 +198,8 @@ def take_up(
     Raises
     ------
     DataError
-        If a column is missing, ``accepted_col`` is not boolean, or population counts are negative.
+        If a column is missing or named twice, ``accepted_col`` is not boolean, population counts are
+        negative, fractional or infinite, or a cell with supported firms has a population count of 0.
     SpecificationError
         If ``by`` is empty or the profile is unknown.
 
@@ -234,9 +243,26 @@ def take_up(
                 f"population_count_col {population_count_col!r} must hold non-negative counts; fix "
                 "missing or negative values."
             )
+        values = pop_counts.to_numpy(dtype=float)
+        odd = ~np.isfinite(values) | (values != np.round(values))
+        if odd.any():
+            raise DataError(
+                f"population_count_col {population_count_col!r} must hold whole numbers of firms; "
+                f"{int(odd.sum())} row(s) are infinite or fractional."
+            )
         pop = population.assign(_n=pop_counts).groupby(by_cols, observed=True)["_n"].sum()
     else:
         pop = population.groupby(by_cols, observed=True).size().astype(float)
+    supported_cells = supported.groupby(by_cols, observed=True)[id_col].nunique()
+    in_pop = pop.reindex(supported_cells.index)
+    empty = (in_pop == 0).to_numpy() & (supported_cells > 0).to_numpy()
+    if empty.any():
+        cells = [k if isinstance(k, tuple) else (k,) for k in supported_cells.index[empty][:5]]
+        raise DataError(
+            f"population counts are 0 in cell(s) {cells!r} that have supported firms; a take-up rate there "
+            "would be infinite. The population must include the supported firms: check the counts (and "
+            "that both frames code the categories alike)."
+        )
     pop_frame = pop.rename("n_population").reset_index()
     grand = float(pop_frame["n_population"].sum())
     # population margins, labelled like protect_table's
@@ -322,6 +348,7 @@ def _subsets(k: int, r: int) -> list[tuple[int, ...]]:
     return list(itertools.combinations(range(k), r))
 
 
+@keyword_options
 def delivery_indicators(
     applications: pd.DataFrame,
     *,
@@ -366,8 +393,8 @@ def delivery_indicators(
     Raises
     ------
     DataError
-        If a column is missing, dates cannot be parsed, a decision precedes its application, amounts are
-        negative, or ``accepted_col`` is not boolean.
+        If a column is missing or named twice, dates cannot be parsed, a decision precedes its application,
+        amounts are not numbers, negative or infinite, or ``accepted_col`` is not boolean.
     SpecificationError
         If ``by`` is empty or the profile is unknown.
 
@@ -413,8 +440,17 @@ def delivery_indicators(
     apps["_days"] = days
     apps["_acc"] = _accepted(apps, accepted_col)
     amount = pd.to_numeric(apps[amount_col], errors="coerce")
+    text = (amount.isna() & apps[amount_col].notna()).to_numpy()
+    if text.any():
+        raise DataError(
+            f"column {amount_col!r} holds {int(text.sum())} value(s) that are not numbers (dtype "
+            f"{str(apps[amount_col].dtype)!r}); convert it with pandas.to_numeric (missing amounts may stay "
+            "missing)."
+        )
     if (amount < 0).any():
         raise DataError(f"column {amount_col!r} has negative amounts; support amounts must be >= 0.")
+    if np.isinf(amount.to_numpy(dtype=float)).any():
+        raise DataError(f"column {amount_col!r} has infinite amounts; fix or drop those applications.")
     apps["_v"] = amount.fillna(0.0).where(apps["_acc"], 0.0)
     decided = apps["_days"].notna()
     rows = []

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, keyword_options
 from ipf_eval.errors import SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
@@ -161,6 +161,7 @@ def _check_unit(
     return float(value)
 
 
+@keyword_options
 def power(
     *,
     effect: float | None = None,

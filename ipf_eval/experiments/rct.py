@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from ipf_eval._cross_section import as_binary, design_matrix, prepare_cross_section
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, check_numbers_not_text, check_outcome_varies, keyword_options
 from ipf_eval.errors import DataError, EstimationError, SpecificationError
 from ipf_eval.inference.dense import DenseInfluence
 from ipf_eval.inference.influence import InfluenceFunction
@@ -234,6 +234,7 @@ def _permute(
     return newc[cluster_codes]
 
 
+@keyword_options
 def rct(
     data: pd.DataFrame,
     *,
@@ -288,7 +289,8 @@ def rct(
     Raises
     ------
     DataError
-        Missing columns; assignment or take-up not 0/1; assignment varying within a cluster.
+        Missing columns; assignment or take-up not 0/1; assignment varying within a cluster; a constant
+        outcome; a covariate holding numbers stored as text.
     SpecificationError
         Invalid ``vce``, ``n_permutations`` or ``alpha``.
     EstimationError
@@ -326,6 +328,8 @@ def rct(
     cs = prepare_cross_section(
         data, func="rct", treatname=treatname, yname=yname, covariates=covs, extra=extra
     )
+    check_numbers_not_text(cs.frame, covs, function="rct")
+    check_outcome_varies(cs.y, column=yname, function="rct")
     z, y, n = cs.d, np.asarray(cs.y), cs.d.size
     notes: list[str] = []
     adj_parts = [cs.X - cs.X.mean(axis=0)] if cs.X.size else []

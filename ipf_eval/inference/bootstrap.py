@@ -28,12 +28,14 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
-from ipf_eval.errors import SpecificationError
-from ipf_eval.inference.influence import cluster_sums
+from ipf_eval._defaults import check_alpha, keyword_options
+from ipf_eval.errors import DataError, SpecificationError
+from ipf_eval.inference.influence import _cluster_sums, check_influence
 
 __all__ = [
     "MULTIPLIER_KINDS",
     "bootstrap_standard_errors",
+    "draws_from_influence",
     "gaussian_draws",
     "multiplier_block_sums",
     "multiplier_draws",
@@ -63,6 +65,7 @@ def _multipliers(rng: np.random.Generator, shape: tuple[int, int], kind: str) ->
     return np.where(u < np.uint16(1 << 15), -1.0, 1.0)
 
 
+@keyword_options
 def multiplier_draws(
     inf_func: FloatArray,
     *,
@@ -101,6 +104,36 @@ def multiplier_draws(
     Raises
     ------
     SpecificationError
+        If ``n_boot`` is not a positive integer, ``seed`` not a non-negative integer or ``kind`` unknown.
+    DataError
+        If ``inf_func`` is not a non-empty matrix of finite numbers or ``cluster`` not one non-negative
+        integer code per row.
+    """
+    if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 1:
+        raise SpecificationError(f"n_boot must be a positive integer; got {n_boot!r}")
+    if kind not in MULTIPLIER_KINDS:
+        raise SpecificationError(f"kind must be one of {MULTIPLIER_KINDS!r}; got {kind!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SpecificationError(f"multiplier_draws(seed=...) must be a non-negative integer; got {seed!r}")
+    mat, codes = check_influence(inf_func, cluster, function="multiplier_draws")
+    return draws_from_influence(mat, n_boot=int(n_boot), seed=int(seed), cluster=codes, kind=kind,
+                                covariance=covariance)
+
+
+def draws_from_influence(
+    inf_func: FloatArray,
+    *,
+    n_boot: int,
+    seed: int,
+    cluster: NDArray[np.intp] | None = None,
+    kind: str = "mammen",
+    covariance: FloatArray | None = None,
+) -> FloatArray:
+    """:func:`multiplier_draws` without the checks of the influence functions (built by the package).
+
+    Raises
+    ------
+    SpecificationError
         If ``n_boot`` is not a positive integer or ``kind`` is unknown.
     """
     if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 1:
@@ -109,7 +142,7 @@ def multiplier_draws(
         raise SpecificationError(f"kind must be one of {MULTIPLIER_KINDS!r}; got {kind!r}")
     n = inf_func.shape[0]
     mat = np.asarray(inf_func, dtype=np.float64).reshape(n, -1)
-    s = mat if kind == "gaussian" and covariance is not None else cluster_sums(mat, cluster)
+    s = mat if kind == "gaussian" and covariance is not None else _cluster_sums(mat, cluster)
     m, k = s.shape
     rng = np.random.default_rng(seed)
     if kind == "gaussian":
@@ -165,13 +198,37 @@ def _quantile(x: FloatArray, q: float) -> FloatArray:
     return np.asarray(np.quantile(x, q, axis=0, method="inverted_cdf"))
 
 
+def _draws_matrix(draws: object, function: str) -> FloatArray:
+    try:
+        mat = np.asarray(draws, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"{function}(draws=...) must be a numeric n_boot × k array; got {draws!r:.80}."
+        ) from exc
+    if mat.ndim != 2 or mat.shape[0] < 2:
+        raise DataError(
+            f"{function}(draws=...) must be an n_boot × k array with at least 2 draws; got shape "
+            f"{mat.shape!r}."
+        )
+    return mat
+
+
+@keyword_options
 def bootstrap_standard_errors(draws: FloatArray) -> FloatArray:
-    """Return the IQR-based bootstrap standard error of each column of ``draws`` (NaN when degenerate)."""
+    """Return the IQR-based bootstrap standard error of each column of ``draws`` (NaN when degenerate).
+
+    Raises
+    ------
+    DataError
+        If ``draws`` is not a numeric ``n_boot × k`` array with at least 2 draws.
+    """
+    draws = _draws_matrix(draws, "bootstrap_standard_errors")
     iqr = _quantile(draws, 0.75) - _quantile(draws, 0.25)
     se = iqr / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
     return np.where(se > 0.0, se, np.nan)
 
 
+@keyword_options
 def sup_t_critical_value(draws: FloatArray, se: FloatArray, *, alpha: float) -> float:
     r"""Return the sup-t critical value for a ``1 - alpha`` simultaneous band over the finite-SE columns.
 
@@ -189,7 +246,23 @@ def sup_t_critical_value(draws: FloatArray, se: FloatArray, *, alpha: float) -> 
     float
         The :math:`1-\\alpha` quantile (inverse empirical CDF) of the maximal studentised deviation; NaN
         when no column has a finite standard error.
+
+    Raises
+    ------
+    DataError
+        If ``draws`` is not an ``n_boot × k`` array with at least 2 draws, or ``se`` does not hold ``k``
+        standard errors.
+    SpecificationError
+        If ``alpha`` is not strictly between 0 and 1.
     """
+    draws = _draws_matrix(draws, "sup_t_critical_value")
+    check_alpha(alpha, function="sup_t_critical_value")
+    se = np.asarray(se, dtype=np.float64)
+    if se.shape != (draws.shape[1],):
+        raise DataError(
+            f"sup_t_critical_value(se=...) must hold one standard error per column of draws "
+            f"({draws.shape[1]}); got shape {se.shape!r}."
+        )
     ok = np.isfinite(se) & (se > 0)
     if not ok.any():
         return float("nan")

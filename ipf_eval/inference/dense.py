@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ipf_eval.errors import SpecificationError
-from ipf_eval.inference.bootstrap import multiplier_draws
-from ipf_eval.inference.influence import block_covariance, if_covariance, if_standard_errors
+from ipf_eval.inference.bootstrap import draws_from_influence
+from ipf_eval.inference.influence import _if_covariance, _if_standard_errors, block_covariance
 
 __all__ = ["DenseInfluence"]
 
@@ -144,14 +144,14 @@ class DenseInfluence:
             if self.blocks is not None:
                 cov = block_covariance(self.values, self.blocks)
             else:
-                cov = if_covariance(self.values, self.cluster)
+                cov = _if_covariance(self.values, self.cluster)
             cov.setflags(write=False)
             self._cache["covariance"] = cov
         return self._cache["covariance"]
 
     def standard_errors(self) -> FloatArray:
         """Return the ``k`` standard errors ``sqrt(sum_c S_c**2) / n``."""
-        return if_standard_errors(self.values, self.cluster)
+        return _if_standard_errors(self.values, self.cluster)
 
     def nonzero_columns(self) -> NDArray[np.bool_]:
         """Return which columns are not identically zero."""
@@ -163,8 +163,8 @@ class DenseInfluence:
         Gaussian multipliers are drawn from :meth:`covariance` directly (their exact law given the data).
         """
         cov = self.covariance() if kind == "gaussian" else None
-        return multiplier_draws(self.values, n_boot=n_boot, seed=seed, cluster=self.cluster, kind=kind,
-                                covariance=cov)
+        return draws_from_influence(self.values, n_boot=n_boot, seed=seed, cluster=self.cluster, kind=kind,
+                                    covariance=cov)
 
     def dense(self) -> FloatArray:
         """Return the read-only ``n × k`` matrix."""

@@ -19,10 +19,14 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ipf_eval._defaults import keyword_options
+from ipf_eval.errors import DataError
+
 __all__ = [
     "HasInfluence",
     "InfluenceFunction",
     "block_covariance",
+    "check_influence",
     "cluster_sums",
     "if_covariance",
     "if_standard_errors",
@@ -101,8 +105,52 @@ class HasInfluence(Protocol):
         ...
 
 
-def cluster_sums(inf_func: FloatArray, cluster: NDArray[np.intp] | None) -> FloatArray:
-    """Sum the rows of ``inf_func`` (``n × k``) within clusters coded ``0..C-1``; identity when ``None``."""
+def check_influence(
+    inf_func: object, cluster: object, *, function: str
+) -> tuple[FloatArray, NDArray[np.intp] | None]:
+    """Return ``inf_func`` as a float matrix (a vector is one column) and ``cluster`` as codes, checked.
+
+    Raises
+    ------
+    DataError
+        If the influence functions are not a non-empty numeric vector or matrix of finite numbers, or the
+        cluster codes are not one non-negative integer per row.
+    """
+    try:
+        mat = np.asarray(inf_func, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"{function}(inf_func=...) must be a numeric n × k array; got {inf_func!r:.80}."
+        ) from exc
+    if mat.ndim == 1:
+        mat = mat[:, None]
+    if mat.ndim != 2 or mat.shape[0] == 0:
+        raise DataError(
+            f"{function}(inf_func=...) must be a non-empty n × k array (one row per unit); got shape "
+            f"{mat.shape!r}."
+        )
+    bad = ~np.isfinite(mat)
+    if bad.any():
+        n_rows = int(bad.any(axis=1).sum())
+        raise DataError(
+            f"{function}(inf_func=...) holds {int(bad.sum())} missing or infinite value(s) in {n_rows} "
+            "row(s); an influence function is finite for every unit (use 0 for units that do not enter an "
+            "estimate)."
+        )
+    if cluster is None:
+        return mat, None
+    codes = np.asarray(cluster)
+    if codes.shape != (mat.shape[0],) or not (np.issubdtype(codes.dtype, np.integer) and
+                                              (codes.size == 0 or int(codes.min()) >= 0)):
+        raise DataError(
+            f"{function}(cluster=...) must hold one non-negative integer cluster code per row of inf_func "
+            f"({mat.shape[0]} rows); got shape {codes.shape!r} and dtype {codes.dtype.name!r}. Code the "
+            "clusters with pandas.factorize(column)[0]."
+        )
+    return mat, codes.astype(np.intp, copy=False)
+
+
+def _cluster_sums(inf_func: FloatArray, cluster: NDArray[np.intp] | None) -> FloatArray:
     if cluster is None:
         return inf_func
     n_clusters = int(cluster.max()) + 1 if cluster.size else 0
@@ -113,6 +161,33 @@ def cluster_sums(inf_func: FloatArray, cluster: NDArray[np.intp] | None) -> Floa
     return out
 
 
+def _if_covariance(inf_func: FloatArray, cluster: NDArray[np.intp] | None = None) -> FloatArray:
+    n = inf_func.shape[0]
+    s = _cluster_sums(inf_func, cluster)
+    return np.asarray((s.T @ s) / float(n) ** 2)
+
+
+def _if_standard_errors(inf_func: FloatArray, cluster: NDArray[np.intp] | None = None) -> FloatArray:
+    n = inf_func.shape[0]
+    s = _cluster_sums(inf_func, cluster)
+    return np.asarray(np.sqrt(np.einsum("ij,ij->j", s, s)) / float(n))
+
+
+@keyword_options
+def cluster_sums(inf_func: FloatArray, cluster: NDArray[np.intp] | None) -> FloatArray:
+    """Sum the rows of ``inf_func`` (``n × k``) within clusters coded ``0..C-1``; identity when ``None``.
+
+    Raises
+    ------
+    DataError
+        If ``inf_func`` is not a non-empty matrix of finite numbers or ``cluster`` not one non-negative
+        integer code per row.
+    """
+    mat, codes = check_influence(inf_func, cluster, function="cluster_sums")
+    return _cluster_sums(mat, codes)
+
+
+@keyword_options
 def if_covariance(inf_func: FloatArray, cluster: NDArray[np.intp] | None = None) -> FloatArray:
     r"""Return the ``k × k`` covariance of the estimators whose influence functions are the columns.
 
@@ -127,17 +202,29 @@ def if_covariance(inf_func: FloatArray, cluster: NDArray[np.intp] | None = None)
     -------
     numpy.ndarray
         :math:`n^{-2} S^\\top S` with ``S`` the (cluster-summed) influence functions.
+
+    Raises
+    ------
+    DataError
+        If ``inf_func`` is not a non-empty matrix of finite numbers or ``cluster`` not one non-negative
+        integer code per row.
     """
-    n = inf_func.shape[0]
-    s = cluster_sums(inf_func, cluster)
-    return np.asarray((s.T @ s) / float(n) ** 2)
+    mat, codes = check_influence(inf_func, cluster, function="if_covariance")
+    return _if_covariance(mat, codes)
 
 
+@keyword_options
 def if_standard_errors(inf_func: FloatArray, cluster: NDArray[np.intp] | None = None) -> FloatArray:
-    """Return the standard error of each column's estimator (root of the covariance's diagonal)."""
-    n = inf_func.shape[0]
-    s = cluster_sums(inf_func, cluster)
-    return np.asarray(np.sqrt(np.einsum("ij,ij->j", s, s)) / float(n))
+    """Return the standard error of each column's estimator (root of the covariance's diagonal).
+
+    Raises
+    ------
+    DataError
+        If ``inf_func`` is not a non-empty matrix of finite numbers or ``cluster`` not one non-negative
+        integer code per row.
+    """
+    mat, codes = check_influence(inf_func, cluster, function="if_standard_errors")
+    return _if_standard_errors(mat, codes)
 
 
 def block_covariance(inf_func: FloatArray, bounds: tuple[tuple[int, int], ...]) -> FloatArray:

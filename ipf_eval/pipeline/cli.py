@@ -61,6 +61,18 @@ def _parser() -> argparse.ArgumentParser:
                       help="the country's ISO 3166 two-letter code, upper case (e.g. SE)")
     init.add_argument("--params", default="params", metavar="DIR",
                       help="parameter folder (default params); data/CC/ is created next to it")
+    export = sub.add_parser("export", help="write a country's evidence bundle (one zip) from its finished "
+                                           "run, to send to the forum instead of data")
+    export.add_argument("--country", required=True, metavar="CC")
+    export.add_argument("--out", default=None, metavar="FILE",
+                        help="the zip to write (default <output_dir>/bundles/CC.zip)")
+    export.add_argument("--params", default="params/batch.yaml", metavar="FILE",
+                        help="batch file of the run (default params/batch.yaml)")
+    synth = sub.add_parser("synthesise", help="render the forum synthesis from evidence bundles alone")
+    synth.add_argument("bundles", nargs="+", metavar="BUNDLE")
+    synth.add_argument("--out", default="forum", metavar="DIR", help="output folder (default forum)")
+    synth.add_argument("--notebooks", default=None, metavar="DIR",
+                       help="folder holding synthesis.ipynb (default the project's notebooks/)")
     refresh = sub.add_parser("refresh-notebooks",
                              help="sync notebooks/*.ipynb with their jupytext sources (*.py) and re-execute "
                                   "them")
@@ -205,11 +217,34 @@ def _data_problems(plan: Plan, params: str) -> list[str]:
     return [str(p) for p in data_problems(batch_settings(params), countries)]
 
 
+def _bundle_command(args: argparse.Namespace) -> int:
+    """Run ``ipf-eval export`` or ``ipf-eval synthesise`` (:mod:`ipf_eval.pipeline.bundle`); 2 on refusal."""
+    from ipf_eval.pipeline.bundle import BundleError, export_bundle, synthesise_bundles
+    from ipf_eval.pipeline.plan import build_plan
+
+    try:
+        if args.command == "export":
+            path = export_bundle(build_plan(args.params), args.country, out=args.out)
+            print(f"bundle written: {path}")
+            return 0
+        page, found = synthesise_bundles(args.bundles, out=args.out, notebooks=args.notebooks)
+    except BundleError as exc:
+        print(f"ipf-eval: {exc}", file=sys.stderr)
+        return 2
+    for line in found.rejected:
+        print(f"ipf-eval: left out: {line}", file=sys.stderr)
+    print(f"synthesis of {len(found.accepted)} bundle(s) ({', '.join(b.country for b in found.accepted)}): "
+          f"{page}")
+    return 0
+
+
 def _main(args: argparse.Namespace) -> int:
     from ipf_eval.pipeline.plan import build_plan
     from ipf_eval.pipeline.runner import run_batch
 
     try:
+        if args.command in ("export", "synthesise"):
+            return _bundle_command(args)
         if args.command == "check":
             from ipf_eval.pipeline.check import check_project
 

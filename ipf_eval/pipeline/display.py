@@ -6,6 +6,12 @@ comes from data or parameter files is escaped.
 
 :func:`setup_notebook` prepares a kernel for a report (fixed figure size and resolution, warnings shown as
 notes with disclosure control applied) and returns the :class:`NotebookReport` that numbers the figures.
+
+Notes, warnings, the technical appendix and figure captions pass
+:func:`~ipf_eval.disclosure.publishable_text` with the identifiers of the run's data: in a batch run the
+runner writes them next to the run's local log and :func:`~ipf_eval.disclosure.run_identifiers` reads them
+(outside a batch there are none, and only small counts are withheld).  An identifier becomes
+``[withheld]``.
 """
 
 from __future__ import annotations
@@ -18,13 +24,18 @@ from typing import Any
 
 import pandas as pd
 
-from ipf_eval.disclosure import publishable_text
+from ipf_eval.disclosure import publishable_text, run_identifiers
 
 __all__ = ["NOTE_LIMIT", "Banner", "NotebookReport", "Notes", "Table", "TechnicalAppendix", "Text",
            "data_banner", "reviewer_sentence", "setup_notebook", "show"]
 
 #: Distinct notes shown per step before the rest are summarised.
 NOTE_LIMIT = 6
+
+
+def _public(text: str) -> str:
+    """Apply disclosure control to a report's text: the run's identifiers scrubbed, small counts withheld."""
+    return publishable_text(text, identifiers=run_identifiers())
 
 
 def _float(v: float) -> str:
@@ -82,7 +93,7 @@ class Notes:
     limit: int = NOTE_LIMIT
 
     def _lines(self) -> list[str]:
-        seen = list(dict.fromkeys(publishable_text(t) for t in self.texts))
+        seen = list(dict.fromkeys(_public(t) for t in self.texts))
         lines = [f"> Note ({html.escape(t)})" for t in seen[:self.limit]]
         if len(seen) > self.limit:
             lines.append(f"> ... and {len(seen) - self.limit} similar notes.")
@@ -161,9 +172,9 @@ def reviewer_sentence(text: str) -> str:
     """Rewrite a warning (``"EstimationWarning: att_gt(): ..."``) as a sentence a reviewer can act on.
 
     The Python category becomes words (``"Estimation: ..."``), the message starts with a capital and ends
-    with a full stop, and the text passes disclosure control.
+    with a full stop, and the text passes disclosure control (the run's firm identifiers scrubbed).
     """
-    text = publishable_text(str(text)).strip()
+    text = _public(str(text)).strip()
     head, sep, rest = text.partition(": ")
     if sep and (head.endswith(("Warning", "Error")) and head.isidentifier()):
         label = _CATEGORY_WORDS.get(head, "Note")
@@ -173,7 +184,10 @@ def reviewer_sentence(text: str) -> str:
 
 @dataclass(frozen=True)
 class TechnicalAppendix:
-    """The notes of a report's steps for reviewers: ``<section id="technical-appendix">`` at the end."""
+    """The notes of a report's steps for reviewers: ``<section id="technical-appendix">`` at the end.
+
+    Each note is shown through disclosure control, the run's firm identifiers scrubbed.
+    """
 
     notes: tuple[tuple[str, str], ...]
 
@@ -181,13 +195,14 @@ class TechnicalAppendix:
         if not self.notes:
             body = "<p>No step of this report raised a note.</p>"
         else:
-            body = "<ul>" + "".join(f"<li><strong>{html.escape(step)}</strong>: {html.escape(text)}</li>"
-                                    for step, text in self.notes) + "</ul>"
+            items = "".join(f"<li><strong>{html.escape(step)}</strong>: {html.escape(_public(text))}</li>"
+                            for step, text in self.notes)
+            body = f"<ul>{items}</ul>"
         return ("<section id='technical-appendix'><h2>Technical appendix: notes for reviewers</h2>"
                 f"{body}</section>")
 
     def __repr__(self) -> str:
-        lines = [f"- {step}: {text}" for step, text in self.notes]
+        lines = [f"- {step}: {_public(text)}" for step, text in self.notes]
         lines = lines or ["No step of this report raised a note."]
         return "\n".join(["Technical appendix: notes for reviewers", *lines])
 
@@ -214,8 +229,7 @@ class NotebookReport:
         from ipf_eval.pipeline.figures import Figure
 
         self._figures += 1
-        show(Figure.from_matplotlib(fig, alt=publishable_text(alt), caption=publishable_text(caption),
-                                    number=self._figures))
+        show(Figure.from_matplotlib(fig, alt=_public(alt), caption=_public(caption), number=self._figures))
 
     def caption(self, text: str, *, alt: str | None = None) -> None:
         """Show the current pyplot figure with a numbered caption; its alt text is ``alt`` or the caption."""
@@ -226,7 +240,7 @@ class NotebookReport:
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
                   line: str | None = None) -> None:
-    text = publishable_text(f"{category.__name__}: {message}")
+    text = _public(f"{category.__name__}: {message}")
     if _ACTIVE:
         _ACTIVE[-1].notes.append(text)  # to the technical appendix, not the body
     else:
@@ -241,7 +255,8 @@ def setup_notebook(*, figure_size: Sequence[float] = (7.0, 3.6)) -> NotebookRepo
 
     Sets a fixed figure size and resolution (96 dpi) and a fixed SVG hash salt so that figures are
     byte-stable, three decimals for pandas output, hides FutureWarnings of the libraries, and shows every
-    other warning as a note without file paths (with disclosure control applied to its text).
+    other warning as a note without file paths (with disclosure control applied to its text, the run's firm
+    identifiers scrubbed).
     """
     import matplotlib
 

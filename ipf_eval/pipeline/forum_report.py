@@ -30,6 +30,7 @@ __all__ = [
     "forest",
     "heterogeneity_words",
     "in_units",
+    "left_out_text",
     "pooled_table",
     "ranked_table",
     "recommendations_section",
@@ -142,6 +143,13 @@ def country_recommendations(headlines: pd.DataFrame, records: Sequence[Mapping[s
     lines = [f"- **{_E(v.label)}** (grade {' / '.join(str(g) for g in v.grades)}): {_E(v.wording)}."
              for v in verdicts]
     return Text("\n".join(lines) if lines else "No evidence yet.")
+
+
+def left_out_text(left_out: Sequence[str]) -> list[Text]:
+    """List the evidence bundles the synthesis could not use, each with the reason."""
+    if not left_out:
+        return []
+    return [Text("**Bundles left out:**\n\n" + "\n".join(f"- {_E(str(x))}" for x in left_out))]
 
 
 def stale_text(records: Sequence[Mapping[str, Any]], *, included: bool) -> list[Text]:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import pandas as pd
 
 import ipf_eval
+from ipf_eval.disclosure.identifiers import IdentifierSet, identifier_set, output_text
 from ipf_eval.errors import BatchLockedError, IpfEvalError, PipelineError
 from ipf_eval.pipeline._io import (
     atomic_write_json,
@@ -133,8 +134,23 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _disclosure_findings(page: str, profile: Any) -> str:
-    """Scan a rendered report for small counts under the run's disclosure profile; return the error or ''."""
+def _disclosure_findings(page: str, profile: Any, *, identifiers: IdentifierSet | None = None,
+                         outputs: Mapping[str, Path | None] | None = None,
+                         local_log: Path | None = None) -> str:
+    """Scan a run's rendered outputs before they are published; return the error or ''.
+
+    First for the firm identifiers of the data the run was built from (``identifiers``), in the page and
+    in each of ``outputs`` (name -> file: the evidence file's text values, the executed notebook's sources
+    and text outputs); the identifiers found go to ``local_log``, never into the error, which the index
+    pages publish.  Then the page for small counts under the run's disclosure ``profile`` (``None``: no
+    small-count scan).
+    """
+    if identifiers:
+        hits = _identifiers_in({"HTML page": page, **{name: output_text(path)
+                                                       for name, path in (outputs or {}).items()}},
+                                identifiers)
+        if hits:
+            return _identifier_error(hits, local_log)
     if not profile:
         return ""
     from ipf_eval.disclosure import scan_html
@@ -157,13 +173,35 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
     task
         ``run_id``, ``notebook``, ``parameters``, ``executed``, ``failed``, ``html``, ``evidence`` (or
         ``None``), ``title``, ``timeout``, ``cwd``, ``disclosure_profile`` (the rendered page is scanned
-        under it before it is published; ``None``: not scanned).
+        under it before it is published; ``None``: not scanned), and optionally ``confidential``: a dict
+        with ``local_log`` (the run's local log file), ``batch_file`` and ``countries`` (the countries
+        whose agency files the run shows; see *Notes*).
 
     Returns
     -------
     dict
         ``run_id``, ``status`` (``"ok"`` or ``"failed"``), ``error``, ``seconds``, ``attempts``,
         ``notebook`` (the executed or failed notebook).
+
+    Notes
+    -----
+    With ``confidential``, the run's local log is started (``<project>/.ipf_eval/logs/<run>.log``, ``/`` in
+    the run id replaced by ``__``) and the kernel finds it through the environment variable
+    ``IPF_EVAL_LOCAL_LOG``: the data layer lists there the firms behind its messages
+    (:mod:`ipf_eval.disclosure.local_log`).  A reused kernel keeps the environment it started with, so it
+    is given a fixed symbolic link (in a private temporary folder of this worker) that is pointed at each
+    run's log in turn; where symbolic links cannot be made, the run starts a fresh kernel.
+
+    The firm identifiers of each country's agency file (``data.source: file``, read with
+    :func:`ipf_eval.pipeline.settings.load_country_data`; the applications file's too) are written next to
+    the log (``<run>.ids``, removed when the run ends) for the notebook's notes to scrub, and every
+    rendered output (the page, the evidence file's text values, the executed notebook) is searched for
+    them under the rule of :mod:`ipf_eval.disclosure.identifiers`.  One found fails the run: nothing is
+    published, the error says how many were found and where, and the identifiers themselves go to the
+    local log.  Simulated data are not searched: their identifiers are the simulator's firm numbers 1..n,
+    not confidential, and would match every count in the report.  The error of a failed run (published on
+    the index pages) has the identifiers scrubbed, and a failed notebook that names one is kept next to
+    the local log instead of under the output folder.
     """
     start = time.perf_counter()
     executed, failed, html_path = Path(task["executed"]), Path(task["failed"]), Path(task["html"])
@@ -171,29 +209,40 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
     params = dict(task["parameters"])
     error = ""
     attempts = 0
+    confidential = dict(task.get("confidential") or {})
+    id_values, id_error = _firm_ids(confidential)
+    identifiers = identifier_set(id_values)
+    local_log = _start_run_log(confidential, str(task["run_id"]), id_values)
+    kept_failed = failed
     with contextlib.ExitStack() as stack:
         tmp_nb = stack.enter_context(_temporary(executed))
         tmp_ev = stack.enter_context(_temporary(evidence)) if evidence is not None else None
         if tmp_ev is not None:
             params["evidence_path"] = str(tmp_ev)
-        while True:
-            attempts += 1
-            try:
-                _papermill_execute(str(task["notebook"]), str(tmp_nb), params, int(task["timeout"]),
-                                   str(task["cwd"]), bool(task.get("reuse_kernel", False)))
-                break
-            except Exception as exc:
-                if attempts == 1 and _is_kernel_start_error(exc):
-                    continue
-                error = _describe(exc)
-                break
+        with _kernel_environment(local_log, bool(task.get("reuse_kernel", False))) as reuse_kernel:
+            while True:
+                attempts += 1
+                try:
+                    _papermill_execute(str(task["notebook"]), str(tmp_nb), params, int(task["timeout"]),
+                                       str(task["cwd"]), reuse_kernel)
+                    break
+                except Exception as exc:
+                    if attempts == 1 and _is_kernel_start_error(exc):
+                        continue
+                    error = _describe(exc)
+                    break
         if not error and tmp_ev is not None and not tmp_ev.is_file():
             error = ("the notebook finished without writing its evidence file (parameter 'evidence_path'); "
                      "check that its last cells call ipf_eval.pipeline.write_evidence")
+        if not error and id_error:
+            error = (f"the firm identifiers of the data could not be read for the disclosure scan "
+                     f"({id_error}); the report was not published")
         if not error:
             try:
                 page = notebook_to_html(tmp_nb, title=str(task["title"]))
-                error = _disclosure_findings(page, task.get("disclosure_profile"))
+                error = _disclosure_findings(page, task.get("disclosure_profile"), identifiers=identifiers,
+                                             outputs={"evidence file": tmp_ev, "executed notebook": tmp_nb},
+                                             local_log=local_log)
             except Exception as exc:
                 error = f"rendering failed: {type(exc).__name__}: {exc}"
         if not error:
@@ -207,11 +256,140 @@ def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
             except Exception as exc:
                 error = f"rendering or publishing failed: {type(exc).__name__}: {exc}"
         if error and tmp_nb.is_file():
+            kept_failed = _failed_notebook_place(tmp_nb, failed, identifiers, local_log)
             with contextlib.suppress(OSError):
-                os.replace(tmp_nb, failed)
+                os.replace(tmp_nb, kept_failed)
+    if local_log is not None:  # read by the notebook's notes while it ran; one copy of the ids fewer
+        with contextlib.suppress(OSError):
+            local_log.with_suffix(".ids").unlink(missing_ok=True)
+    error = identifiers.scrub(error)  # the index pages and the manifest publish a run's error
     return {"run_id": task["run_id"], "status": "failed" if error else "ok", "error": error,
             "seconds": time.perf_counter() - start, "attempts": attempts,
-            "notebook": str(failed if error else executed)}
+            "notebook": str(kept_failed if error else executed)}
+
+
+# -- what a run keeps on this machine: its local log and the identifiers of its data ----------------------
+#: The folder of the runs' local logs, under the project root: outside the output folder, ignored by git.
+LOCAL_LOG_DIR = Path(".ipf_eval") / "logs"
+
+
+def _confidential(run: Run, plan: Plan) -> dict[str, Any]:
+    """Return a task's ``confidential`` entry: the run's local log, the countries whose files it shows."""
+    from ipf_eval.pipeline.params import FileSource
+
+    codes = list(plan.countries) if run.kind == "synthesis" else [run.country] if run.country else []
+    return {"local_log": str(plan.root / LOCAL_LOG_DIR / f"{run.run_id.replace('/', '__')}.log"),
+            "batch_file": str(plan.batch_file),
+            "countries": [c for c in codes if c in plan.countries
+                          and isinstance(plan.countries[c].data, FileSource)]}
+
+
+def _firm_ids(confidential: Mapping[str, Any]) -> tuple[list[Any], str]:
+    """Read the firm ids of the agency files of ``confidential['countries']``; ``(ids, error or '')``."""
+    countries = list(confidential.get("countries") or [])
+    if not countries:
+        return [], ""
+    import warnings
+
+    from ipf_eval.pipeline.settings import batch_settings, load_country_data
+
+    ids: list[Any] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the notebook reports what reading the file says
+            settings = batch_settings(confidential["batch_file"])
+            for code in countries:
+                data = load_country_data(settings, code)
+                for frame in (data.panel, data.applications):
+                    if frame is not None and "firm_id" in frame.columns:
+                        ids += frame["firm_id"].dropna().unique().tolist()
+    except Exception as exc:  # the notebook meets the same problem and says what it is
+        return [], f"{type(exc).__name__}: {exc}"
+    return ids, ""
+
+
+def _start_run_log(confidential: Mapping[str, Any], run_id: str, ids: list[Any]) -> Path | None:
+    """Start the run's local log and write (or remove) the identifiers file next to it."""
+    from ipf_eval.disclosure.identifiers import write_identifiers
+    from ipf_eval.disclosure.local_log import start_local_log
+
+    if not confidential.get("local_log"):
+        return None
+    try:
+        log = start_local_log(confidential["local_log"], title=f"run {run_id}")
+        if ids:
+            write_identifiers(log.with_suffix(".ids"), ids)
+        else:
+            log.with_suffix(".ids").unlink(missing_ok=True)
+    except OSError:
+        return None
+    return log
+
+
+@contextlib.contextmanager
+def _kernel_environment(local_log: Path | None, reuse_kernel: bool) -> Iterator[bool]:
+    """Set ``IPF_EVAL_LOCAL_LOG`` for the kernel while the notebook runs; yield whether to reuse the kernel.
+
+    A fresh kernel gets the run's log itself; a reused one keeps the environment it started with, so it
+    gets this thread's fixed link, pointed at the run's log now.  Without symbolic links the run starts a
+    fresh kernel instead.  The variable is the process's: two threads of one Dask worker starting kernels
+    at the same moment may swap their logs (both stay local; the scan of the outputs is unaffected).
+    """
+    from ipf_eval.disclosure.local_log import ENV_VAR, fixed_link_to
+
+    if local_log is None:
+        yield reuse_kernel
+        return
+    value = str(local_log)
+    if reuse_kernel:
+        try:
+            value = str(fixed_link_to(local_log))
+        except (OSError, NotImplementedError):
+            reuse_kernel = False
+    previous = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = value
+    try:
+        yield reuse_kernel
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = previous
+
+
+def _identifiers_in(texts: Mapping[str, str], identifiers: IdentifierSet) -> dict[str, list[str]]:
+    """Map each identifier found to the outputs it appears in."""
+    found: dict[str, list[str]] = {}
+    for name, text in texts.items():
+        for hit in identifiers.find(text):
+            found.setdefault(hit, []).append(name)
+    return found
+
+
+def _identifier_error(found: Mapping[str, list[str]], local_log: Path | None) -> str:
+    """Record the identifiers found in the local log; return the run's error, which names none of them."""
+    from ipf_eval.disclosure.local_log import record_details
+
+    where = sorted({name for names in found.values() for name in names})
+    listed = "they are not listed: the run has no local log"
+    if local_log is not None:
+        for name in where:
+            record_details(f"firm identifiers found in the rendered {name}: the report was not published",
+                           ids=[i for i, names in found.items() if name in names], log=local_log)
+        listed = f"they are listed in the local log {str(local_log)!r}"
+    return (f"disclosure scan: the rendered report names {len(found)} firm identifier(s) of the data it was "
+            f"built from (in the {', '.join(where)}); the report was not published: {listed}; find the "
+            "note, table or caption that prints them")
+
+
+def _failed_notebook_place(notebook: Path, failed: Path, identifiers: IdentifierSet,
+                           local_log: Path | None) -> Path:
+    """Where a failed run's notebook is kept: ``failed``, or next to the local log when it names a firm."""
+    if local_log is None or not identifiers or not identifiers.find(output_text(notebook)):
+        return failed
+    with contextlib.suppress(OSError):
+        failed.unlink(missing_ok=True)  # an older failure's notebook: superseded by this one
+    return local_log.with_suffix(".failed.ipynb")
 
 
 @contextlib.contextmanager
@@ -408,7 +586,8 @@ def _task(run: Run, plan: Plan, timeout: int, reuse_kernel: bool, created: str =
             "reuse_kernel": reuse_kernel,
             "executed": str(run.executed), "failed": str(run.failed), "html": str(run.html),
             "evidence": str(run.evidence) if run.evidence else None, "title": run.title,
-            "timeout": timeout, "cwd": str(plan.notebooks_dir), "disclosure_profile": run.disclosure_profile}
+            "timeout": timeout, "cwd": str(plan.notebooks_dir), "disclosure_profile": run.disclosure_profile,
+            "confidential": _confidential(run, plan)}
 
 
 def _on_complete(outcome: RunOutcome) -> None:

@@ -21,11 +21,17 @@ __all__ = [
 
 
 def check_frame(obj: Any, parameter: str) -> pd.DataFrame:
-    """Return ``obj`` if it is a DataFrame, else raise :class:`DataError` naming ``parameter``."""
+    """Return ``obj`` if it is a DataFrame with unique column labels, else raise :class:`DataError`."""
     if not isinstance(obj, pd.DataFrame):
         raise DataError(
             f"{parameter} must be a pandas DataFrame with one row per estimate, got {type(obj).__name__!r}; "
             "build one with pandas.DataFrame(...) or a result's to_frame()"
+        )
+    dups = obj.columns[obj.columns.duplicated()].unique().tolist()
+    if dups:
+        raise DataError(
+            f"{parameter} has duplicated column labels {[str(d) for d in dups]!r}; a column named twice "
+            "is ambiguous: drop or rename the copies (e.g. after a concat or merge)"
         )
     return obj
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, keyword_options
 from ipf_eval.errors import SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 from ipf_eval.synthesis._common import check_frame, check_method, extract_effects, fmt
@@ -379,6 +379,7 @@ class MetaAnalysisResult(ResultMixin):
                        table=table, notes=notes)
 
 
+@keyword_options
 def meta_analysis(
     effects: pd.DataFrame,
     *,

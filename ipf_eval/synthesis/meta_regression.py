@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, check_numbers_not_text, keyword_options
 from ipf_eval.errors import DataError, EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 from ipf_eval.synthesis._common import (
@@ -253,6 +253,7 @@ def _design(effects: pd.DataFrame, moderators: list[str],
     return np.column_stack(columns), names
 
 
+@keyword_options
 def meta_regression(
     effects: pd.DataFrame,
     *,
@@ -294,8 +295,9 @@ def meta_regression(
     Raises
     ------
     DataError
-        ``effects`` not a DataFrame, missing or non-numeric estimate columns, bad standard errors, a
-        moderator column that is missing or has missing values.
+        ``effects`` not a DataFrame (or with duplicated column labels), missing or non-numeric estimate
+        columns, bad standard errors, a moderator column that is missing, has missing values or holds
+        numbers stored as text.
     SpecificationError
         Fewer than two studies, no moderators, an unknown ``method``, bad ``alpha``, or as many
         coefficients (intercept plus moderator terms) as studies: the model needs ``k - p >= 1``.
@@ -350,6 +352,7 @@ def meta_regression(
             "for a model without moderators"
         )
     check_columns(effects, {f"moderators[{i}]": m for i, m in enumerate(mods)}, "effects")
+    check_numbers_not_text(effects, mods, function="meta_regression", role="moderator")
     y, se, labels = extract_effects(effects, estimate=estimate, std_error=std_error, label=label,
                                     frame_name="effects")
     k = len(y)

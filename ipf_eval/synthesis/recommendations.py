@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, keyword_options
 from ipf_eval.errors import DataError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
 from ipf_eval.synthesis.meta import meta_analysis
@@ -76,11 +76,13 @@ VERDICTS: tuple[str, ...] = ("works", "promising", "no evidence of an effect", "
 Verdict = Literal["works", "promising", "no evidence of an effect", "inconclusive", "harmful"]
 
 
+@keyword_options
 def outcome_family(outcome: str) -> str:
     """Return the policy family of an outcome column (``"other"`` when it is not a standard outcome)."""
     return OUTCOME_FAMILIES.get(outcome, "other")
 
 
+@keyword_options
 def verdict(
     *,
     ci_low: float,
@@ -123,14 +125,25 @@ def verdict(
     Raises
     ------
     SpecificationError
-        If ``direction`` is not ±1 or the interval is reversed or not finite.
+        If ``direction`` is not ±1, the interval is reversed or not finite, the estimate is not finite,
+        or a threshold is out of range (``min_grade`` and ``min_grade_found`` 1 to 5, ``min_countries``
+        and ``n_countries`` at least 1, ``negligible`` finite and >= 0).
     """
-    if direction not in (1, -1):
+    if isinstance(direction, bool) or direction not in (1, -1):
         raise SpecificationError(f"direction must be 1 or -1, got {direction!r}.")
+    _check_thresholds(min_grade=min_grade, min_countries=min_countries, negligible=negligible,
+                      function="verdict")
+    for name, value, high in (("min_grade_found", min_grade_found, 5), ("n_countries", n_countries, None)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1 or \
+                (high is not None and value > high):
+            allowed = "from 1 to 5" if high is not None else ">= 1"
+            raise SpecificationError(f"verdict({name}=...) must be an integer {allowed}, got {value!r}.")
     if not (math.isfinite(ci_low) and math.isfinite(ci_high) and ci_low <= ci_high):
         raise SpecificationError(
             f"The pooled interval must be finite with ci_low <= ci_high, got ({ci_low!r}, {ci_high!r})."
         )
+    if not math.isfinite(estimate):
+        raise SpecificationError(f"verdict(estimate=...) must be a finite number, got {estimate!r}.")
     lo, hi, est = (ci_low, ci_high, estimate) if direction == 1 else (-ci_high, -ci_low, -estimate)
     pi_lo = pi_low if direction == 1 else -pi_high
     strong_design = min_grade_found >= min_grade
@@ -186,6 +199,87 @@ class RecommendationTable(ResultMixin):
 _REQUIRED = ("country", "instrument", "outcome", "estimate", "std_error", "grade")
 
 
+def _check_thresholds(*, min_grade: Any, min_countries: Any, negligible: Any, function: str) -> None:
+    """Refuse verdict thresholds outside their range (a grade is 1 to 5 on the Maryland scale)."""
+    if isinstance(min_grade, bool) or not isinstance(min_grade, (int, np.integer)) or not 1 <= min_grade <= 5:
+        raise SpecificationError(
+            f"{function}(min_grade=...) must be an integer from 1 to 5 (Maryland scale), got {min_grade!r}."
+        )
+    if (isinstance(min_countries, bool) or not isinstance(min_countries, (int, np.integer))
+            or min_countries < 1):
+        raise SpecificationError(
+            f"{function}(min_countries=...) must be a positive integer, got {min_countries!r}."
+        )
+    if (isinstance(negligible, bool) or not isinstance(negligible, (int, float, np.number))
+            or not math.isfinite(float(negligible)) or float(negligible) < 0):
+        raise SpecificationError(
+            f"{function}(negligible=...) must be a finite number >= 0 (the effect size too small to matter, "
+            f"in the outcome's units), got {negligible!r}."
+        )
+
+
+def _numeric_column(evidence: pd.DataFrame, column: str) -> np.ndarray:
+    series = evidence[column]
+    if pd.api.types.is_bool_dtype(series.dtype) or not pd.api.types.is_numeric_dtype(series.dtype):
+        raise DataError(
+            f"evidence column {column!r} must be numeric, got dtype {str(series.dtype)!r}; convert it with "
+            "pandas.to_numeric"
+        )
+    return series.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _rows(evidence: pd.DataFrame, mask: np.ndarray) -> list[dict[str, Any]]:
+    rows = evidence.loc[mask, ["country", "instrument", "outcome"]].head(3)
+    return [{str(k): v for k, v in r.items()} for r in rows.to_dict("records")]
+
+
+def _check_evidence(evidence: pd.DataFrame, directions: Mapping[str, Any]) -> None:
+    """Refuse evidence rows and directions that would give a verdict on bad numbers."""
+    est = _numeric_column(evidence, "estimate")
+    if not np.isfinite(est).all():
+        raise DataError(
+            f"estimate must be a finite number; {int((~np.isfinite(est)).sum())} rows are not, e.g. "
+            f"{_rows(evidence, ~np.isfinite(est))!r}. Drop those rows or supply the estimates."
+        )
+    se = _numeric_column(evidence, "std_error")
+    bad_se = ~(np.isfinite(se) & (se > 0))
+    if bad_se.any():
+        raise DataError(
+            f"std_error must be positive and finite; {int(bad_se.sum())} rows are not, e.g. "
+            f"{_rows(evidence, bad_se)!r}."
+        )
+    grade = _numeric_column(evidence, "grade")
+    bad_grade = ~(np.isfinite(grade) & (grade == np.round(grade)) & (grade >= 1) & (grade <= 5))
+    if bad_grade.any():
+        raise DataError(
+            f"grade must be a whole number from 1 to 5 (Maryland scale); {int(bad_grade.sum())} rows are not "
+            f"(values {sorted(set(grade[bad_grade].tolist()))[:5]!r}), e.g. {_rows(evidence, bad_grade)!r}."
+        )
+    if "cost_per_unit" in evidence.columns:
+        cost = _numeric_column(evidence, "cost_per_unit")
+        bad_cost = ~np.isnan(cost) & ~(np.isfinite(cost) & (cost > 0))
+        if bad_cost.any():
+            raise DataError(
+                f"cost_per_unit must be a positive finite number of euros, or missing when the outcome has "
+                f"no cost; {int(bad_cost.sum())} rows are not (values "
+                f"{sorted(set(cost[bad_cost].tolist()))[:5]!r}), e.g. {_rows(evidence, bad_cost)!r}. An "
+                "effect of zero or below has no cost per unit: leave it missing."
+            )
+    dup = evidence.duplicated(["country", "instrument", "outcome"], keep=False).to_numpy()
+    if dup.any():
+        raise DataError(
+            f"evidence has {int(dup.sum())} rows that repeat a (country, instrument, outcome), e.g. "
+            f"{_rows(evidence, dup)!r}; pooling would count a country twice. Keep one headline estimate per "
+            "country, instrument and outcome."
+        )
+    bad_dir = {k: v for k, v in directions.items() if isinstance(v, bool) or v not in (1, -1)}
+    if bad_dir:
+        raise SpecificationError(
+            f"directions must map outcomes to +1 (larger is better) or -1 (smaller is better), got "
+            f"{bad_dir!r}."
+        )
+
+
 def _value_for_money(table: pd.DataFrame) -> pd.DataFrame:
     r"""Add ``units_per_million``, ``value_index`` and ``value_score`` (see the module's ranking rule).
 
@@ -231,6 +325,7 @@ def _wording(v: str, instrument: str, outcome: str, notes: Sequence[str], weakes
     return base + "".join(f" Note: {n}." for n in notes)
 
 
+@keyword_options
 def recommendations(
     evidence: pd.DataFrame,
     *,
@@ -270,9 +365,13 @@ def recommendations(
     Raises
     ------
     DataError
-        If required columns are missing or a standard error is not positive.
+        If ``evidence`` is not a DataFrame, required columns are missing or named twice, an estimate is
+        not a finite number, a standard error is not positive and finite, a grade is not a whole number
+        from 1 to 5, a cost per unit is zero, negative or infinite, or a (country, instrument, outcome)
+        appears twice.
     SpecificationError
-        If ``alpha`` is not strictly between 0 and 1.
+        If ``alpha`` is not strictly between 0 and 1, ``method`` is not a random-effects estimator, a
+        direction is not ±1, or a threshold is out of range (see :func:`verdict`).
 
     Notes
     -----
@@ -285,19 +384,31 @@ def recommendations(
     Scientific Methods Scale.
     """
     alpha = check_alpha(alpha, function="recommendations")
+    if not isinstance(evidence, pd.DataFrame):
+        raise DataError(
+            f"evidence must be a pandas DataFrame with one row per country, instrument and outcome; got "
+            f"{type(evidence).__name__!r}. Build it with ipf_eval.evidence.evidence_frame(records)."
+        )
+    if method not in ("reml", "dl", "pm"):
+        raise SpecificationError(
+            f"method of recommendations() must be one of ['reml', 'dl', 'pm'] (a random-effects estimator: "
+            f"countries differ), got {method!r}."
+        )
+    _check_thresholds(min_grade=min_grade, min_countries=min_countries, negligible=negligible,
+                      function="recommendations")
     missing = [c for c in _REQUIRED if c not in evidence.columns]
     if missing:
         raise DataError(
             f"evidence is missing columns {missing!r}; it needs {list(_REQUIRED)!r} "
             "(one row per country, instrument and outcome)."
         )
-    bad_se = evidence[~(evidence["std_error"] > 0)]
-    if len(bad_se):
-        raise DataError(
-            f"std_error must be positive; {len(bad_se)} rows are not, e.g. "
-            f"{bad_se[['country', 'instrument', 'outcome']].head(3).to_dict('records')!r}."
-        )
+    dups = evidence.columns[evidence.columns.duplicated()].unique().tolist()
+    if dups:
+        raise DataError(f"evidence has duplicated column labels {[str(d) for d in dups]!r}; drop the copies.")
+    if directions is not None and not isinstance(directions, Mapping):
+        raise SpecificationError(f"directions must be a mapping outcome -> +1 or -1, got {directions!r}.")
     directions = dict(directions or {})
+    _check_evidence(evidence, directions)
     z = float(norm.ppf(1 - alpha / 2))
     rows = []
     for (instrument, outcome), grp in evidence.groupby(["instrument", "outcome"], sort=True):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, keyword_options
 from ipf_eval.errors import DataError, EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 from ipf_eval.synthesis._common import check_columns, check_frame, fmt
@@ -196,6 +196,7 @@ def _check_unique(keys: list[tuple[Any, ...]], frame_name: str, remedy: str) -> 
         raise DataError(f"{frame_name} has duplicated cells {dups[:5]!r}; {remedy}")
 
 
+@keyword_options
 def transferability(
     subgroup_effects: pd.DataFrame,
     *,
@@ -258,11 +259,12 @@ def transferability(
     ------
     DataError
         A frame is not a DataFrame; a column is missing (cells, estimate, standard error, weight,
-        support); estimates or shares missing; standard errors missing, zero or negative; negative shares;
-        shares not summing to one; duplicated cells.
+        support); estimates or shares missing; standard errors missing, zero or negative; support counts
+        that are not numbers or negative; negative shares; shares not summing to one; duplicated cells or
+        column labels.
     SpecificationError
-        ``cells`` empty, bad ``alpha``, tolerances or ``on_extrapolation``; ``covariance`` of the wrong
-        shape, not symmetric, or inconsistent with the standard errors.
+        ``cells`` empty, bad ``alpha``, tolerances, ``min_support`` or ``on_extrapolation``; ``covariance``
+        of the wrong shape, not finite, not symmetric, or inconsistent with the standard errors.
     EstimationError
         No target mass falls in a covered cell, or extrapolation with ``on_extrapolation="error"``.
 
@@ -310,6 +312,12 @@ def transferability(
     for name, value in (("share_tolerance", share_tolerance), ("sum_tolerance", sum_tolerance)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= float(value) < 1:
             raise SpecificationError(f"{name} must be a number in [0, 1), got {value!r}")
+    if (isinstance(min_support, bool) or not isinstance(min_support, (int, float))
+            or not 0 <= float(min_support) < np.inf):
+        raise SpecificationError(
+            f"min_support must be a finite number >= 0 (the support a cell needs to count as covered, in the "
+            f"units of column support), got {min_support!r}"
+        )
     src_cols = {f"cells[{i}]": c for i, c in enumerate(cell_cols)}
     src_cols.update({"estimate": estimate, "std_error": std_error})
     if support is not None:
@@ -334,8 +342,21 @@ def transferability(
                         f"errors in cells {bad!r}; every cell estimate needs a positive standard error")
     _check_unique(src_keys, "subgroup_effects",
                   "pool the estimates of a cell first (e.g. with meta_analysis) so each cell has one row")
-    sup = (pd.to_numeric(subgroup_effects[support], errors="coerce").to_numpy(dtype=float)
-           if support is not None else np.full(len(theta), np.inf))
+    if support is not None:
+        sup_col = subgroup_effects[support]
+        if pd.api.types.is_bool_dtype(sup_col.dtype) or not pd.api.types.is_numeric_dtype(sup_col.dtype):
+            raise DataError(f"column {support!r} (parameter support) of subgroup_effects must be numeric "
+                            "(the number of firms behind each cell estimate), got dtype "
+                            f"{str(sup_col.dtype)!r}; convert it with pandas.to_numeric")
+        sup = sup_col.to_numpy(dtype=float, na_value=np.nan)
+        neg = sup < 0
+        if neg.any():
+            bad = [src_keys[i] for i in np.flatnonzero(neg)[:5]]
+            raise DataError(f"column {support!r} (parameter support) of subgroup_effects has negative values "
+                            f"in cells {bad!r}; support counts the firms behind a cell estimate and is >= 0 "
+                            "(a missing support counts as thin)")
+    else:
+        sup = np.full(len(theta), np.inf)
 
     shares = pd.to_numeric(target_mix[weight], errors="coerce").to_numpy(dtype=float)
     tgt_keys = _cell_keys(target_mix, cell_cols)
@@ -358,6 +379,9 @@ def transferability(
         if cov.shape != (n, n):
             raise SpecificationError(f"covariance must be a ({n}, {n}) matrix in the row order of "
                                      f"subgroup_effects, got shape {cov.shape!r}")
+        if not np.isfinite(cov).all():
+            raise SpecificationError(f"covariance must hold finite numbers; it has "
+                                     f"{int((~np.isfinite(cov)).sum())} missing or infinite entries")
         if not np.allclose(cov, cov.T, rtol=1e-10, atol=1e-14):
             raise SpecificationError("covariance must be symmetric")
         if not np.allclose(np.diag(cov), se**2, rtol=1e-6, atol=0.0):

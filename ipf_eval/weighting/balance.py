@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ipf_eval._cross_section import prepare_cross_section
+from ipf_eval._defaults import check_numbers_not_text, keyword_options
 from ipf_eval.errors import DataError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
 from ipf_eval.weighting.propensity import crump_alpha, fit_logit
@@ -160,6 +161,7 @@ class BalanceResult(ResultMixin):
         }
 
 
+@keyword_options
 def balance(
     data: pd.DataFrame,
     *,
@@ -188,7 +190,8 @@ def balance(
     Raises
     ------
     DataError
-        Missing columns, a treatment that is not 0/1, or weights of the wrong length or negative.
+        Missing columns, a treatment that is not 0/1, a covariate holding numbers stored as text, or weights
+        that are not numeric, of the wrong length, missing, infinite or negative.
     EstimationError
         Every firm treated, or none.
 
@@ -198,11 +201,19 @@ def balance(
     """
     extra: list[str] = [weights] if isinstance(weights, str) else []
     cs = prepare_cross_section(data, func="balance", treatname=treatname, covariates=covariates, extra=extra)
+    check_numbers_not_text(cs.frame, [covariates] if isinstance(covariates, str) else covariates,
+                           function="balance")
     w: np.ndarray | None
     if weights is None:
         w = None
     elif isinstance(weights, str):
-        w = cs.frame[weights].to_numpy(dtype=float)
+        col = cs.frame[weights]
+        if pd.api.types.is_bool_dtype(col.dtype) or not pd.api.types.is_numeric_dtype(col.dtype):
+            raise DataError(
+                f"balance(): weights column {weights!r} must be numeric; got dtype {str(col.dtype)!r}. "
+                f"Convert it with pandas.to_numeric(data[{weights!r}])."
+            )
+        w = col.to_numpy(dtype=float)
     else:
         arr = np.asarray(weights, dtype=float)
         if arr.shape != (len(data),):
@@ -211,6 +222,12 @@ def balance(
                 f"got shape {arr.shape!r}."
             )
         w = arr[data.index.get_indexer(cs.frame.index)]
+    if w is not None and not np.isfinite(w).all():
+        raise DataError(
+            f"balance(): `weights` must be finite; found {int((~np.isfinite(w)).sum())} missing or infinite "
+            "value(s). Weights from a propensity score of exactly 0 or 1 are infinite: trim the score first "
+            "(ipw(..., trim='crump'))."
+        )
     if w is not None and (w < 0).any():
         raise DataError(
             f"balance(): `weights` must be non-negative; found {int((w < 0).sum())} negative values."
@@ -301,6 +318,7 @@ class OverlapResult(ResultMixin):
         }
 
 
+@keyword_options
 def overlap(data: pd.DataFrame, *, treatname: str, covariates: Sequence[str]) -> OverlapResult:
     """Fit the logit propensity score and describe overlap between treated and comparison firms.
 
@@ -320,7 +338,7 @@ def overlap(data: pd.DataFrame, *, treatname: str, covariates: Sequence[str]) ->
     Raises
     ------
     DataError
-        Missing columns or a treatment that is not 0/1.
+        Missing columns, a treatment that is not 0/1, or a covariate holding numbers stored as text.
     EstimationError
         Every firm treated or none; perfect separation in the logit.
 
@@ -329,6 +347,8 @@ def overlap(data: pd.DataFrame, *, treatname: str, covariates: Sequence[str]) ->
     Crump, R. K., Hotz, V. J., Imbens, G. W. and Mitnik, O. A. (2009). *Biometrika* 96(1), 187-199.
     """
     cs = prepare_cross_section(data, func="overlap", treatname=treatname, covariates=covariates)
+    check_numbers_not_text(cs.frame, [covariates] if isinstance(covariates, str) else covariates,
+                           function="overlap")
     fit = fit_logit(cs.X, cs.d, cs.xnames, func="overlap")
     spec = Specification(
         estimator="overlap",

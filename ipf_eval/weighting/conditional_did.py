@@ -20,6 +20,7 @@ Econometrics* 219(1), 101-122.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import check_options
 from ipf_eval.errors import DataError, DataWarning, SpecificationError
 from ipf_eval.results import DropRecord, Specification
 from ipf_eval.weighting._result import EffectResult
@@ -36,6 +38,12 @@ from ipf_eval.weighting.matching import match
 __all__ = ["conditional_did"]
 
 _METHODS = {"aipw": aipw, "ipw": ipw, "match": match}
+#: The options each method takes on top of the columns ``conditional_did`` passes itself.
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    name: tuple(p for p in inspect.signature(func).parameters
+                if p not in ("data", "yname", "treatname", "covariates"))
+    for name, func in _METHODS.items()
+}
 
 
 def conditional_did(
@@ -73,7 +81,9 @@ def conditional_did(
         ``"aipw"`` (default, Sant'Anna & Zhao 2020 doubly robust DiD), ``"ipw"`` (Abadie 2005 with
         normalised weights) or ``"match"`` (nearest neighbour on the score, Heckman et al. 1997).
     **options
-        Passed to the estimator (``trim``, ``alpha``, ``caliper``, ``n_neighbors``, ...).
+        Options of the estimator chosen by ``method``: ``trim`` and ``alpha`` for ``"ipw"`` and ``"aipw"``;
+        ``n_neighbors``, ``replace``, ``caliper``, ``estimand``, ``trim``, ``var_neighbors`` and ``alpha``
+        for ``"match"``.  Any other name is refused before anything is estimated.
 
     Returns
     -------
@@ -86,7 +96,7 @@ def conditional_did(
         Missing columns, duplicate (firm, period) rows, a treatment that changes within a firm, or a period
         that is absent.
     SpecificationError
-        Unknown ``method`` or ``pre`` equal to ``post``.
+        Unknown ``method``, an option the method does not take, or ``pre`` not before ``post``.
     EstimationError
         As for the underlying estimator (no overlap, separation, every firm treated).
 
@@ -104,6 +114,8 @@ def conditional_did(
         raise SpecificationError(
             f"conditional_did(): `method` must be one of {sorted(_METHODS)!r}; got {method!r}."
         )
+    check_options(options, _OPTIONS[method], function="conditional_did",
+                  accepts=f"besides the columns, pre, post and method, method={method!r} accepts")
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"conditional_did(): `data` must be a pandas DataFrame; got {type(data).__name__!r}.")
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
@@ -119,6 +131,18 @@ def conditional_did(
     post = post.item() if isinstance(post, np.generic) else post
     if pre == post:
         raise SpecificationError(f"conditional_did(): `pre` and `post` are both {pre!r}; give two periods.")
+    try:
+        reversed_periods = bool(pre > post)
+    except TypeError as exc:
+        raise SpecificationError(
+            f"conditional_did(): `pre`={pre!r} and `post`={post!r} cannot be ordered; pass two values of "
+            f"{tname!r}."
+        ) from exc
+    if reversed_periods:
+        raise SpecificationError(
+            f"conditional_did(): `pre`={pre!r} is after `post`={post!r}; the baseline must come first (the "
+            "change is post minus pre), so swap them."
+        )
     for name, val in (("pre", pre), ("post", post)):
         if val not in set(periods.tolist()):
             raise DataError(

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ipf_eval._cross_section import CrossSection, prepare_cross_section
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, check_numbers_not_text, check_outcome_varies, keyword_options
 from ipf_eval.errors import EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.inference.dense import DenseInfluence
 from ipf_eval.results import Specification
@@ -72,6 +72,8 @@ def prepare_weighting(
     if isinstance(covariates, str):
         covariates = [covariates]
     cs = prepare_cross_section(data, func=func, treatname=treatname, yname=yname, covariates=covariates)
+    check_numbers_not_text(cs.frame, covariates, function=func)
+    check_outcome_varies(cs.y, column=yname, function=func)
     if not cs.xnames:
         raise SpecificationError(
             f"{func}(): `covariates` is empty; name at least one covariate of the "
@@ -183,6 +185,7 @@ def _weighting_result(
     )
 
 
+@keyword_options
 def ipw(
     data: pd.DataFrame,
     *,
@@ -216,9 +219,10 @@ def ipw(
     Raises
     ------
     DataError
-        Missing columns, a treatment that is not 0/1.
+        Missing columns, a treatment that is not 0/1, a constant outcome, a covariate holding numbers stored
+        as text.
     SpecificationError
-        Invalid ``trim``, ``alpha`` or an empty ``covariates``.
+        Invalid ``trim``, ``alpha`` or an empty ``covariates``; an unknown option.
     EstimationError
         Every firm treated or none; perfect separation; no overlap.
 
@@ -267,6 +271,7 @@ def ipw(
     )
 
 
+@keyword_options
 def aipw(
     data: pd.DataFrame,
     *,
@@ -300,9 +305,10 @@ def aipw(
     Raises
     ------
     DataError
-        Missing columns, a treatment that is not 0/1.
+        Missing columns, a treatment that is not 0/1, a constant outcome, a covariate holding numbers stored
+        as text.
     SpecificationError
-        Invalid ``trim``, ``alpha`` or an empty ``covariates``.
+        Invalid ``trim``, ``alpha`` or an empty ``covariates``; an unknown option.
     EstimationError
         Every firm treated or none; perfect separation; no overlap; a singular outcome regression.
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import check_alpha
+from ipf_eval._defaults import check_alpha, keyword_options
 from ipf_eval.errors import EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.results import Specification
 from ipf_eval.weighting._result import EffectResult
@@ -86,6 +86,7 @@ def nearest_neighbours(
     return order_rows[srt], order_cols[srt]
 
 
+@keyword_options
 def match(
     data: pd.DataFrame,
     *,
@@ -138,7 +139,11 @@ def match(
     Raises
     ------
     SpecificationError
-        Invalid ``n_neighbors``, ``caliper``, ``estimand``, ``var_neighbors``, ``trim`` or ``alpha``.
+        Invalid ``n_neighbors``, ``caliper``, ``estimand``, ``var_neighbors``, ``trim`` or ``alpha``; an
+        unknown option.
+    DataError
+        Missing columns, a treatment that is not 0/1, a constant outcome, a covariate holding numbers stored
+        as text.
     EstimationError
         Every firm treated or none; separation; no overlap; no treated firm matched inside the caliper; too
         few comparison firms for matching without replacement.

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ipf_eval.errors import EstimationError
+from ipf_eval._defaults import keyword_options
+from ipf_eval.errors import DataError, EstimationError
 
 __all__ = ["LogitFit", "crump_alpha", "fit_logit"]
 
@@ -175,6 +176,7 @@ def fit_logit(X: np.ndarray, d: np.ndarray, names: Sequence[str], *, func: str) 
     return LogitFit(coef=coef, names=("const", *names), Z=Z, ps=ps, hessian_inv=np.linalg.inv(hess))
 
 
+@keyword_options
 def crump_alpha(ps: np.ndarray) -> float:
     r"""Optimal trimming threshold of Crump, Hotz, Imbens and Mitnik (2009).
 
@@ -188,6 +190,11 @@ def crump_alpha(ps: np.ndarray) -> float:
     float
         :math:`\alpha` in :math:`[0, 0.5)`; firms with scores outside :math:`[\alpha, 1-\alpha]` are dropped.
 
+    Raises
+    ------
+    DataError
+        If ``ps`` is not a non-empty 1-D array of numbers in :math:`[0, 1]`.
+
     Notes
     -----
     With :math:`g(x) = 1/(p(x)(1-p(x)))`, no trimming is optimal when
@@ -196,7 +203,17 @@ def crump_alpha(ps: np.ndarray) -> float:
     scanning the sorted :math:`g` values. The rule minimises the variance of the (overlap-sample) ATE; it
     is used here for the ATT as well, which is a common pragmatic choice (stated in results).
     """
-    p = np.clip(np.asarray(ps, dtype=float), 1e-12, 1 - 1e-12)
+    try:
+        raw = np.asarray(ps, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"crump_alpha(ps=...) must be an array of propensity scores; got {ps!r}.") from exc
+    if raw.ndim != 1 or raw.size == 0 or not np.all((raw >= 0.0) & (raw <= 1.0)):
+        raise DataError(
+            "crump_alpha(ps=...) must be a non-empty 1-D array of propensity scores in [0, 1]; got shape "
+            f"{raw.shape!r} with {int(np.sum(~((raw >= 0.0) & (raw <= 1.0))))} value(s) missing or outside "
+            "[0, 1]. Pass the fitted scores, e.g. overlap(...).ps_treated."
+        )
+    p = np.clip(raw, 1e-12, 1 - 1e-12)
     g = np.sort(1.0 / (p * (1 - p)))
     if g[-1] <= 2.0 * g.mean():
         return 0.0
