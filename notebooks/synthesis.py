@@ -19,7 +19,7 @@
 # %% tags=["parameters"]
 params = "../params/batch.yaml"  # the batch file: its countries are synthesised ("": every country's records)
 evidence_dir = "evidence"  # the evidence records of the instrument evaluations
-left_out: list[str] = []  # bundles the forum could not use, each with the reason (ipf-eval synthesise)
+left_out = []  # type: ignore[var-annotated]  # bundles left out, each with the reason (ipf-eval synthesise)
 
 # %%
 

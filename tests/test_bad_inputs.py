@@ -284,7 +284,8 @@ def test_read_panel_refuses(tmp_path: Path, make: Callable[[Path], Path], kwargs
 
 def test_catalogue_size() -> None:
     """This catalogue (the contract) and tests/test_bad_input_catalogue.py (the rest of the API): >= 150."""
-    from test_bad_input_catalogue import CASES, FILE_CASES
+    from test_bad_input_catalogue import CASES
+    from test_bad_input_files import FILE_CASES
 
     here = len(ERROR_CASES) + len(WARNING_CASES) + len(READ_CASES)
     assert here >= 30

@@ -50,16 +50,11 @@ UNITS: Mapping[str, str] = {"job": "jobs", "euro_rd": "euro of R&D", "exporter":
 
 
 def units_words(cost_unit: str) -> str:
-    """Return a cost unit in the plural, e.g. ``"jobs"``.
-
-    An agency's own level outcome gives ``"units of <label> (<unit>)"``, its binary one
-    ``"firms with <label>"``.
-    """
+    """Return a cost unit in the plural, e.g. ``"jobs"`` (an agency's own: :func:`summary.cost_label`)."""
     if cost_unit.startswith("custom:"):
-        shown = fmt.outcome_display(cost_unit.removeprefix("custom:"))
-        if shown.scale == "share":
-            return f"firms with {shown.label}"
-        return f"units of {shown.label}" + (f" ({shown.unit})" if shown.unit else "")
+        from ipf_eval.pipeline.summary import cost_label
+
+        return cost_label(cost_unit, plural=True)
     return UNITS.get(cost_unit, cost_unit)
 
 

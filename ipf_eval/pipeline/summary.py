@@ -47,18 +47,21 @@ COST_LABELS: Mapping[str, str] = {
 _E = html.escape
 
 
-def cost_label(cost_unit: str) -> str:
+def cost_label(cost_unit: str, *, plural: bool = False) -> str:
     """Return what one unit of a cost per outcome is, e.g. ``"additional job"``.
 
     For an agency's own outcome (``custom:<name>``): ``"additional unit of <label> (<unit>)"`` for a level
-    outcome, ``"additional firm with <label>"`` for a binary one.
+    outcome, ``"additional firm with <label>"`` for a binary one; with ``plural``, ``"units of <label>
+    (<unit>)"`` and ``"firms with <label>"`` (as in "66 units per EUR 1 million").
     """
-    if cost_unit.startswith("custom:"):
-        shown = fmt.outcome_display(cost_unit.removeprefix("custom:"))
-        if shown.scale == "share":
-            return f"additional firm with {shown.label}"
-        return f"additional unit of {shown.label}" + (f" ({shown.unit})" if shown.unit else "")
-    return COST_LABELS.get(cost_unit, cost_unit)
+    if not cost_unit.startswith("custom:"):
+        return COST_LABELS.get(cost_unit, cost_unit)
+    shown = fmt.outcome_display(cost_unit.removeprefix("custom:"))
+    lead = "" if plural else "additional "
+    if shown.scale == "share":
+        return f"{lead}firm{'s' if plural else ''} with {shown.label}"
+    return (f"{lead}unit{'s' if plural else ''} of {shown.label}"
+            + (f" ({shown.unit})" if shown.unit else ""))
 
 
 def _costed(outcome: str) -> bool:
