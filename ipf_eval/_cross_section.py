@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import user_stack_level
 from ipf_eval.errors import DataError, DataWarning, EstimationError, SpecificationError
 from ipf_eval.results import DropRecord
 
@@ -60,24 +61,41 @@ def _columns(names: str | Sequence[str] | None, param: str, func: str) -> list[s
     return out
 
 
+def _is_number(value: object) -> bool:
+    """Whether one cell reads as a number (missing cells count as numbers: they are dropped elsewhere)."""
+    if value is None or value is pd.NA:
+        return True
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def as_binary(values: pd.Series, column: str, func: str) -> np.ndarray:
-    """Return a 0/1 float array, or raise :class:`DataError` naming the offending values."""
+    """Return a 0/1 float array, or raise :class:`DataError` counting the offending rows.
+
+    The message gives counts and the column's dtype, never the values themselves: messages reach reports,
+    and the column may hold a firm's amounts or codes.
+    """
     if values.dtype == bool:
         return values.to_numpy(dtype=float)
     try:
         arr = pd.to_numeric(values, errors="raise").to_numpy(dtype=float)
     except (TypeError, ValueError) as exc:
-        examples = list(pd.unique(values))[:5]
+        n_text = sum(1 for v in values.to_numpy(dtype=object) if not _is_number(v))
         raise DataError(
-            f"{func}(): column {column!r} must be coded 0/1 (or boolean); found values such as {examples!r}. "
+            f"{func}(): column {column!r} must be coded 0/1 (or boolean); it has dtype {str(values.dtype)!r} "
+            f"and {n_text} of its {len(values)} rows are not numbers (see data[{column!r}].value_counts()). "
             "Recode it, e.g. `data.assign(col=(data[col] == 'treated').astype(int))`."
         ) from exc
     bad = ~np.isin(arr, (0.0, 1.0))
     if bad.any():
-        examples = sorted({float(v) for v in arr[bad]})[:5]
+        n_values = int(pd.unique(arr[bad]).size)
         raise DataError(
-            f"{func}(): column {column!r} must be coded 0/1 (or boolean); found {int(bad.sum())} rows with "
-            f"other values, e.g. {examples!r}. Recode it to 0 (comparison) and 1 (treated)."
+            f"{func}(): column {column!r} must be coded 0/1 (or boolean); found {int(bad.sum())} of "
+            f"{arr.size} rows with other values ({n_values} distinct value(s) other than 0 and 1; see "
+            f"data[{column!r}].value_counts()). Recode it to 0 (comparison) and 1 (treated)."
         )
     return arr
 
@@ -98,8 +116,8 @@ def design_matrix(frame: pd.DataFrame, covariates: Sequence[str], func: str) -> 
             dummies.columns = [f"{c}]" for c in dummies.columns]
             if dummies.shape[1] == 0:
                 raise DataError(
-                    f"{func}(): categorical covariate {col!r} takes a single value ({s.iloc[0]!r}) in the "
-                    "rows used; drop it from `covariates`."
+                    f"{func}(): categorical covariate {col!r} takes a single value in all {len(s)} rows "
+                    "used, so it cannot explain anything; drop it from `covariates`."
                 )
             parts.append(dummies)
         elif s.dtype == bool or pd.api.types.is_numeric_dtype(s):
@@ -178,7 +196,7 @@ def prepare_cross_section(
             f"{func}(): dropped {int(na.sum())} of {len(frame)} rows with missing values (by column: "
             f"{per_col!r}).",
             DataWarning,
-            stacklevel=3,
+            stacklevel=user_stack_level(),
         )
         dropped.append(DropRecord(reason=f"missing values in {sorted(per_col)!r}", n_rows=int(na.sum())))
         frame = frame.loc[~na]

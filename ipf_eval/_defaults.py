@@ -12,6 +12,7 @@ import difflib
 import functools
 import inspect
 import math
+import os
 import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Final, Literal, ParamSpec, TypeVar
@@ -92,7 +93,23 @@ def check_alpha(alpha: object, *, function: str, parameter: str = "alpha") -> fl
     )
 
 
-def warn_few_clusters(n_clusters: int, *, function: str, column: str | None, stacklevel: int = 2) -> None:
+def user_stack_level() -> int:
+    """Return the ``stacklevel`` that points a warning at the first frame outside ipf_eval: the user's line.
+
+    Written here, as pandas' ``find_stack_level``, because a hand-counted stack level breaks whenever a
+    wrapper (:func:`keyword_options`) or a helper sits between the public function and the warning: the
+    warning then names a line of ipf_eval instead of the notebook cell that called it.
+    """
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = inspect.currentframe()
+    level = 0
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        level += 1
+    return max(level, 1)
+
+
+def warn_few_clusters(n_clusters: int, *, function: str, column: str | None) -> None:
     """Warn with :class:`~ipf_eval.errors.EstimationWarning` when there are fewer than :data:`MIN_CLUSTERS`.
 
     Parameters
@@ -103,8 +120,6 @@ def warn_few_clusters(n_clusters: int, *, function: str, column: str | None, sta
         Public name of the estimator (named in the message).
     column
         The cluster column.
-    stacklevel
-        As for :func:`warnings.warn`, counted from the caller of this function.
 
     Warns
     -----
@@ -117,7 +132,7 @@ def warn_few_clusters(n_clusters: int, *, function: str, column: str | None, sta
             f"unreliable with fewer than {MIN_CLUSTERS} clusters ({_FEW_CLUSTERS_REFERENCE}): treat the "
             "intervals as too narrow, or use randomisation inference or a wild cluster bootstrap",
             EstimationWarning,
-            stacklevel=stacklevel + 1,
+            stacklevel=user_stack_level(),
         )
 
 
@@ -128,6 +143,8 @@ def _unknown_options_message(function: str, unknown: Iterable[str], accepted: Co
         hits = difflib.get_close_matches(name, list(accepted), n=2, cutoff=0.6)
         hint = f" (did you mean {' or '.join(repr(h) for h in hits)}?)" if hits else ""
         parts.append(f"{name!r}{hint}")
+    if not accepted:
+        return f"{function}() got unknown option(s) {', '.join(parts)}; it takes no options. Remove them."
     return (
         f"{function}() got unknown option(s) {', '.join(parts)}; {accepts} {', '.join(accepted)}. "
         "Correct the spelling or remove the option."

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.errors import ParameterError
 
 __all__ = ["ParamsModel", "StrictSafeLoader", "check_file_name", "load_yaml", "validate_model"]
@@ -71,6 +72,7 @@ StrictSafeLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
+@keyword_options
 def load_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping with :class:`StrictSafeLoader`.
 

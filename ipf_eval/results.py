@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval._version import __version__
 
 __all__ = [
@@ -157,6 +158,7 @@ class Specification:
         }
 
 
+@keyword_options
 def json_safe(obj: Any) -> Any:
     """Convert numpy and pandas scalars, arrays and frames into JSON-safe Python values.
 
@@ -186,6 +188,7 @@ def json_safe(obj: Any) -> Any:
     return str(obj)
 
 
+@keyword_options
 def tidy_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Build a tidy table with :data:`TIDY_COLUMNS` first, then identifiers in :data:`ID_COLUMNS` order.
 

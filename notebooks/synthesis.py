@@ -19,16 +19,17 @@
 # %% tags=["parameters"]
 params = "../params/batch.yaml"  # the batch file: its countries are synthesised ("": every country's records)
 evidence_dir = "evidence"  # the evidence records of the instrument evaluations
-left_out = []  # type: ignore[var-annotated]  # bundles left out, each with the reason (ipf-eval synthesise)
+left_out = []  # type: ignore[var-annotated]  # countries, bundles and evaluations left out, with the reasons
+primary_outcomes = {}  # instrument: primary outcome ("" params: from the bundles)
 
 # %%
 
 from ipf_eval.evidence import evidence_frame, evidence_table, read_evidence
-from ipf_eval.pipeline import batch_settings
+from ipf_eval.pipeline import batch_settings, twin_report
 from ipf_eval.pipeline import forum_report as section
 from ipf_eval.pipeline.display import data_banner, setup_notebook, show
 from ipf_eval.pipeline.formatting import outcome_displays_of, use_outcomes
-from ipf_eval.synthesis import forum
+from ipf_eval.synthesis import forum, twinning
 
 report = setup_notebook()
 records = read_evidence(evidence_dir)
@@ -36,6 +37,7 @@ if params:  # inside a batch: its countries and its include_stale
     settings = batch_settings(params)
     countries = list(settings.countries)
     include_stale = settings.batch.include_stale  # evidence whose latest run failed: left out by default
+    primary_outcomes = {name: inst.primary for name, inst in settings.instruments.items()}
 else:  # from evidence bundles alone (ipf-eval synthesise): every country that sent one
     countries, include_stale = sorted({str(r["country"]) for r in records}), False
 use_outcomes(outcome_displays_of(evidence_frame(records)))  # the agencies' own outcomes
@@ -84,6 +86,20 @@ for inst, outcome in pooled.metas:
 
 # %%
 show(section.transfer_table(matrix))
+
+# %% [markdown]
+# ## Twinning
+# What one country's evaluation of an instrument would achieve in each other member's SME mix, from that
+# evaluation alone (no pooling): its size-class effects reweighted to the target's mix of micro, small and
+# medium firms, with the evidence grade it rests on and the share of the target's firms in size classes the
+# source could not estimate.
+
+# %%
+twins = twinning.twin_table(
+    evidence_table(records, "heterogeneity"), evidence_table(records, "population_mix"),
+    forum.headline_estimates(evidence_frame(records), countries=countries, include_stale=include_stale),
+    primary_outcomes=primary_outcomes, sources=countries, targets=countries)
+show(twin_report.twin_section(twins, labels={str(r["instrument"]): str(r.get("label", "")) for r in records}))
 
 # %% [markdown]
 # ## Ranked recommendations in full

@@ -248,11 +248,13 @@ READ_CASES: list[tuple[str, Callable[[Path], Path], dict[str, Any], type[Excepti
      {"columns": {"A": "y"}, "keep_unmapped": True}, DataError, r"mapped name\(s\) \['y'\] already exist"),
     ("numeric expected, text found", _csv(GOOD),
      {"columns": {"Employment": "emp"}, "dtypes": {"emp": "numeric"}}, DataError,
-     r"column 'emp' .* should be numeric but 1 of 3 value\(s\) are text, e.g. 'n.a.' \(rows \[1\]"),
+     r"column 'emp' .* should be numeric but 1 of 3 value\(s\) are text \(1 distinct; rows \[1\], counted "
+     r"from 0 after the header; the values are listed in the local log"),
     ("integer expected, fraction found", _csv("g\n2005\n2005.5\n"), {"dtypes": {"g": "integer"}}, DataError,
-     r"should be integer but holds 1 fractional value\(s\), e.g. 2005.5"),
+     r"should be integer but holds 1 fractional value\(s\) \(rows \[1\], .*; the values are listed in the "
+     "local log"),
     ("bool expected, other text", _csv("flag\nyes\nmaybe\n"), {"dtypes": {"flag": "bool"}}, DataError,
-     "should be bool but holds 1 value.*'maybe'"),
+     r"should be bool but holds 1 value\(s\) that are not yes/no \(1 distinct; rows \[1\]"),
     ("unknown sheet", _xlsx, {"sheet": "Panle"}, DataError,
      r"sheet 'Panle' not found .*\(did you mean 'Panel'\?\); sheets are \['Panel'\]"),
     ("sheet position out of range", _xlsx, {"sheet": 3}, DataError, "sheet 3 not found"),
@@ -283,10 +285,11 @@ def test_read_panel_refuses(tmp_path: Path, make: Callable[[Path], Path], kwargs
 
 
 def test_catalogue_size() -> None:
-    """This catalogue (the contract) and tests/test_bad_input_catalogue.py (the rest of the API): >= 150."""
+    """This catalogue (the contract) and tests/test_bad_input_{catalogue,files,options}.py: >= 150 cases."""
     from test_bad_input_catalogue import CASES
     from test_bad_input_files import FILE_CASES
+    from test_bad_input_options import OPTION_CASES
 
     here = len(ERROR_CASES) + len(WARNING_CASES) + len(READ_CASES)
     assert here >= 30
-    assert here + len(CASES) + len(FILE_CASES) >= 150
+    assert here + len(CASES) + len(FILE_CASES) + len(OPTION_CASES) >= 150

@@ -169,3 +169,31 @@ def test_synthesise_from_bundles_alone(bundles: dict[str, Path], tmp_path: Path,
     assert "id='recommendations'" in page or 'id="recommendations"' in page
     assert "AT-tampered.zip" in page  # the page lists the bundle it left out
     assert main(["synthesise", bad, "--out", str(tmp_path / "none")]) == 2
+
+
+def test_a_partial_export_leaves_out_the_failed_evaluation_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(runner_mod, "_library_fingerprint", lambda: "pinned")
+    batch = make_project(tmp_path, {"AT": ["alpha", "beta"]}, batch={"synthesis": False})
+    assert run_batch(build_plan(batch), progress=False).exit_code == 0
+    plan = build_plan(batch)
+    manifest_path = plan.work_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["runs"]["AT/beta"].update(status="failed", error="ValueError: injected")
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"cannot export AT: AT/beta failed \(ValueError: injected\)"):
+        export_bundle(plan, "AT", out=tmp_path / "strict.zip")
+    bundle = read_bundle(export_bundle(plan, "AT", out=tmp_path / "AT.zip", partial=True))
+    assert [r["instrument"] for r in bundle.records] == ["alpha"]
+    assert bundle.left_out == (("AT/beta", "AT/beta failed (ValueError: injected)", False),)
+    found = synthesis_evidence([bundle.path])
+    assert found.rejected == ("AT.zip: AT/beta failed (ValueError: injected); that evaluation is "
+                              "not in the bundle",)
+    assert main(["export", "--country", "AT", "--partial", "--params", str(batch), "--out",
+                 str(tmp_path / "cli.zip")]) == 0
+    assert "left out: cli.zip: AT/beta failed" in capsys.readouterr().err
+    # nothing left to export: refused even with --partial
+    manifest["runs"]["AT/alpha"].update(status="failed", error="ValueError: injected")
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"cannot export AT: AT/alpha failed"):
+        export_bundle(plan, "AT", out=tmp_path / "none.zip", partial=True)

@@ -32,7 +32,8 @@ def test_check_lists_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert cli.main(["check", "--params", str(batch)]) == 0
     out = capsys.readouterr().out
     assert "NO/alpha" in out
-    assert "3 runs" in out
+    assert "4 runs" in out  # NO/alpha, the NO report, the synthesis and alpha's forum page
+    assert "forum/alpha" in out
 
 
 def test_render_success_and_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -43,7 +44,7 @@ def test_render_success_and_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                      "--only", "NO/alpha"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "3 ok, 0 failed, 0 skipped" in out  # NO/alpha, the NO report and the synthesis
+    assert "5 ok, 0 failed, 0 skipped" in out  # NO/alpha, the NO report, the synthesis, two forum pages
     assert "synthesis" in out
     assert cli.main(["render", "--params", str(batch), "--workers", "0", "--no-progress"]) == 1
     out = capsys.readouterr().out

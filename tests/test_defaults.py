@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import papermill  # noqa: F401 - imported first, as in use: it loads ipf_eval's engine (_warm_engine) itself
 import pytest
 
 import ipf_eval
@@ -141,8 +142,8 @@ def test_entry_points_share_the_template(function: str, call: object) -> None:
 def test_warn_few_clusters() -> None:
     expected = r"^twfe\(\): only 19 clusters in 'region'; .* fewer than 20 clusters \(Cameron and Miller"
     with pytest.warns(EstimationWarning, match=expected) as record:
-        warn_few_clusters(19, function="twfe", column="region", stacklevel=1)
-    assert record[0].filename == __file__  # stacklevel counts from the caller (1: this test)
+        warn_few_clusters(19, function="twfe", column="region")
+    assert record[0].filename == __file__  # the first frame outside ipf_eval: this test
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_few_clusters(MIN_CLUSTERS, function="twfe", column="region")

@@ -119,7 +119,8 @@ def test_benchmark_notes_single_country_and_rejects_unknown_keywords() -> None:
     at = apps[apps["country"] == "AT"]
     res = benchmark_delivery(at)
     assert any("one country only" in n for n in res.notes)
-    with pytest.raises(SpecificationError, match="unknown keyword\\(s\\) \\['amount'\\]"):
+    with pytest.raises(SpecificationError, match=r"benchmark_delivery\(\) got unknown option\(s\) 'amount' "
+                       r"\(did you mean 'amount_col'\?\)"):
         benchmark_delivery(apps, amount="support_amount")
 
 

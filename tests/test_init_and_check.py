@@ -163,7 +163,7 @@ def test_check_passes_on_the_default_project(tmp_path: Path, capsys: pytest.Capt
     code, out, err = _check(tmp_path / "params" / "batch.yaml", capsys)
     assert code == 0, err
     assert "AT  simulated (seed 2024): nothing to open" in out
-    assert "39 runs" in out
+    assert "45 runs" in out  # 31 evaluations, 6 country reports, the synthesis, 6 forum pages, 2 case studies
     assert out.strip().endswith("every data file opened and checked")
 
 

@@ -353,7 +353,8 @@ def test_build_plan(tmp_path: Path) -> None:
                          batch={"case_studies": ["getting_started"]})
     plan = build_plan(batch)
     ids = [r.run_id for r in plan.runs]
-    assert ids == ["NO/alpha", "NO/beta", "AT/alpha", "NO", "AT", "synthesis", "getting_started"]
+    assert ids == ["NO/alpha", "NO/beta", "AT/alpha", "NO", "AT", "synthesis", "forum/alpha", "forum/beta",
+                   "getting_started"]
     run = plan.runs[0]
     # the notebook gets names and the batch file; it reads every other setting from the same files
     assert run.parameters == {"country": "NO", "instrument": "alpha", "params": str(batch.resolve()),
@@ -367,10 +368,11 @@ def test_build_plan(tmp_path: Path) -> None:
 
 def test_only(tmp_path: Path) -> None:
     plan = build_plan(make_project(tmp_path, {"NO": ["alpha", "beta"], "AT": ["alpha"]}), only="NO/beta")
-    # the synthesis pools every country, so it is re-run with any subset
-    assert plan.selected == {"NO/beta", "NO", "synthesis"}
+    # the synthesis and the instruments' forum pages pool every country, so they are re-run with any subset
+    forum = {"synthesis", "forum/alpha", "forum/beta"}
+    assert plan.selected == {"NO/beta", "NO", *forum}
     plan = build_plan(tmp_path / "params" / "batch.yaml", only="AT")
-    assert plan.selected == {"AT/alpha", "AT", "synthesis"}
+    assert plan.selected == {"AT/alpha", "AT", *forum}
     with pytest.raises(ParameterError, match=r"country 'SE', which is not in 'countries'"):
         build_plan(tmp_path / "params" / "batch.yaml", only="SE")
     with pytest.raises(ParameterError, match=r"instrument 'beta', which country 'AT' does not run"):

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ipf_eval._arrays import fast_unique, firm_starts
 from ipf_eval._arrays import plain_numeric as _plain_numeric
-from ipf_eval._defaults import check_numbers_not_text
+from ipf_eval._defaults import check_numbers_not_text, user_stack_level
 from ipf_eval.disclosure.local_log import record_details
 from ipf_eval.errors import DataError, DataWarning, SpecificationError
 from ipf_eval.results import DropRecord
@@ -127,6 +127,19 @@ def listed(kind: str, column: str | Sequence[str], ids: Iterable[Any], values: I
         return (f"{what} not listed: no local log could be written (set the environment variable "
                 "IPF_EVAL_LOCAL_LOG to a writable file)")
     return f"{what} listed in the local log {str(path)!r}"
+
+
+def listed_values(kind: str, column: str, values: Iterable[Any]) -> str:
+    """Record the cell values behind a message about a file in the local log; return the clause saying where.
+
+    For the readers, which do not know yet which column identifies the firms: the message gives counts and
+    row positions, the values go to the log (a firm's amount or code in a report is a disclosure).
+    """
+    path = record_details(kind, columns=column, values=values)
+    if path is None:
+        return ("the values are not listed: no local log could be written (set the environment variable "
+                "IPF_EVAL_LOCAL_LOG to a writable file)")
+    return f"the values are listed in the local log {str(path)!r}"
 
 
 def _n_firms(ids: pd.Series) -> int:
@@ -263,8 +276,8 @@ class Log:
     def warn(self, message: str) -> None:
         """Record and issue a DataWarning; called from a stage that ``validate_panel`` calls directly."""
         self.notes.append(message)
-        # 1 this method, 2 the stage, 3 validate_panel, 4 its caller
-        warnings.warn(message, DataWarning, stacklevel=4)
+        # at the caller of validate_panel, however many frames of ipf_eval lie between
+        warnings.warn(message, DataWarning, stacklevel=user_stack_level())
 
 
 def coerce_types(df: pd.DataFrame, r: Roles) -> pd.DataFrame:

@@ -72,6 +72,7 @@ import numpy as np
 import pandas as pd
 
 from ipf_eval._arrays import fast_unique, firm_positions, firm_starts
+from ipf_eval._defaults import keyword_options
 from ipf_eval.data import _checks as ck
 from ipf_eval.errors import DataError, SpecificationError
 from ipf_eval.results import DropRecord
@@ -218,6 +219,7 @@ def _ensure_choice(value: object, allowed: tuple[str, ...], param: str) -> None:
         raise SpecificationError(f"{param} must be one of {allowed!r}; got {value!r}.")
 
 
+@keyword_options
 def validate_panel(
     data: pd.DataFrame,
     *,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.errors import DataError
 
 __all__ = ["michigan_training_grants"]
@@ -39,6 +40,7 @@ _RENAME = {
 }
 
 
+@keyword_options
 def michigan_training_grants() -> pd.DataFrame:
     """Michigan job-training grants, 1987-1989: 157 manufacturing firms, mapped to the panel contract.
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
+
 __all__ = ["ATTRS_KEY", "SampleProvenance", "frame_sha256", "read_provenance", "tag_simulated", "true_value",
            "truth_key"]
 
@@ -27,6 +29,7 @@ __all__ = ["ATTRS_KEY", "SampleProvenance", "frame_sha256", "read_provenance", "
 ATTRS_KEY = "ipf_eval_provenance"
 
 
+@keyword_options
 def truth_key(family: str, term: str, outcome: str, subgroup: str = "") -> str:
     """Key of one true value: estimator family (``att_gt``, ``rct``, ``rdd``), term, outcome, subgroup."""
     return "|".join((family, term, outcome, subgroup))
@@ -66,6 +69,7 @@ def _shape(frame: pd.DataFrame) -> list[int]:
     return [len(frame), firms]
 
 
+@keyword_options
 def tag_simulated(frame: pd.DataFrame, *, seed: int, n_firms: int, country: str, instrument: str,
                   truth: Mapping[str, float]) -> pd.DataFrame:
     """Attach the provenance tag to a frame the simulator just built (in place on ``frame.attrs``).
@@ -81,6 +85,7 @@ def tag_simulated(frame: pd.DataFrame, *, seed: int, n_firms: int, country: str,
     return frame
 
 
+@keyword_options
 def read_provenance(frame: pd.DataFrame) -> SampleProvenance | None:
     """Return the provenance tag of ``frame``, or ``None`` for data that are not the simulator's.
 
@@ -96,6 +101,7 @@ def read_provenance(frame: pd.DataFrame) -> SampleProvenance | None:
                             truth=MappingProxyType(truth))
 
 
+@keyword_options
 def true_value(frame: pd.DataFrame, family: str, term: str, outcome: str, subgroup: str = "") -> float | None:
     """Return the simulator's true value of one estimand for a tagged sample (``None``: not simulated).
 
@@ -110,6 +116,7 @@ def true_value(frame: pd.DataFrame, family: str, term: str, outcome: str, subgro
     return None if tag is None else tag.true_value(family, term, outcome, subgroup)
 
 
+@keyword_options
 def frame_sha256(frame: pd.DataFrame) -> str:
     """SHA-256 of a frame's content: column names, dtypes and every row (row order counts, index does not).
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from ipf_eval._defaults import keyword_options
@@ -280,6 +281,13 @@ def read_columns(
         return _source_columns(p, fmt, sep=sep, encoding=encoding, sheet=sheet, skiprows=skip)
 
 
+def _rows(mask: pd.Series) -> str:
+    """``"rows [1, 7]"``: where the offending cells are (positions, not values: messages reach reports)."""
+    rows = [int(i) for i in np.flatnonzero(mask.to_numpy(dtype=bool))]
+    more = f" and {len(rows) - ck.N_EXAMPLES} more" if len(rows) > ck.N_EXAMPLES else ""
+    return f"rows {rows[: ck.N_EXAMPLES]!r}{more}, counted from 0 after the header"
+
+
 def _apply_dtypes(frame: pd.DataFrame, dtypes: Mapping[str, str], path: Path) -> pd.DataFrame:
     for col, kind in dtypes.items():
         if kind not in _DTYPES:
@@ -296,21 +304,24 @@ def _apply_dtypes(frame: pd.DataFrame, dtypes: Mapping[str, str], path: Path) ->
                 converted = pd.to_numeric(s.astype(object), errors="coerce")
                 bad = converted.isna() & s.notna()
                 if bad.any():
-                    rows = [int(i) for i in s.index[bad.to_numpy()][: ck.N_EXAMPLES]]
+                    where = ck.listed_values(f"read_panel(): text in a {kind} column of {str(path)!r}", col,
+                                             s[bad])
                     raise DataError(
                         f"column {col!r} of {str(path)!r} should be {kind} but {int(bad.sum())} of {len(s)} "
-                        f"value(s) are text, e.g. {ck.examples(s[bad])} (rows {rows!r}, counted from 0 after "
-                        "the header). Fix these cells (decimal commas: pass decimal=',') or read the column "
-                        "as 'string'."
+                        f"value(s) are text ({int(s[bad].nunique())} distinct; {_rows(bad)}; {where}). Fix "
+                        "these cells (decimal commas: pass decimal=','; codes for a missing value: pass "
+                        "na_values=[...]) or read the column as 'string'."
                     )
                 s = converted
             if kind == "integer":
                 values = s.astype("float64")
                 frac = values.notna() & (values != values.round())
                 if frac.any():
+                    where = ck.listed_values(f"read_panel(): fractions in an integer column of {str(path)!r}",
+                                             col, s[frac])
                     raise DataError(
                         f"column {col!r} of {str(path)!r} should be integer but holds {int(frac.sum())} "
-                        f"fractional value(s), e.g. {ck.examples(s[frac])}; fix them or ask for 'numeric'."
+                        f"fractional value(s) ({_rows(frac)}; {where}); fix them or ask for 'numeric'."
                     )
                 s = s.astype("Int64") if s.isna().any() else s.astype("int64")
             frame[col] = s
@@ -332,9 +343,12 @@ def _as_bool(s: pd.Series, col: str, path: Path) -> pd.Series:
     known = text.isin(truthy | falsy) | s.isna()
     if not known.all():
         bad = ~known
+        where = ck.listed_values(f"read_panel(): values other than yes/no in a bool column of {str(path)!r}",
+                                 col, s[bad])
         raise DataError(
             f"column {col!r} of {str(path)!r} should be bool but holds {int(bad.sum())} value(s) that are "
-            f"not yes/no, e.g. {ck.examples(s[bad])}; use 1/0, true/false or yes/no."
+            f"not yes/no ({int(s[bad].nunique())} distinct; {_rows(bad)}; {where}); use 1/0, true/false or "
+            "yes/no."
         )
     return text.isin(truthy).astype("boolean").mask(s.isna())
 

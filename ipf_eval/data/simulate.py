@@ -17,6 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.data import _sim_truth
 from ipf_eval.data._sim_config import (
     COUNTRY_PROFILES,
@@ -300,6 +301,7 @@ def _dates(year: npt.NDArray[np.int64], day: npt.NDArray[np.int64]) -> npt.NDArr
     return (jan1 + day.astype("timedelta64[D]")).astype("datetime64[s]")
 
 
+@keyword_options
 def simulate_firms(
     *,
     seed: int,

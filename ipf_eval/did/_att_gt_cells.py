@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ipf_eval._arrays import fast_unique
+from ipf_eval._defaults import user_stack_level
 from ipf_eval.did import _drdid
 from ipf_eval.did._block_if import BlockSparseInfluence
 from ipf_eval.errors import EstimationWarning
@@ -140,7 +141,7 @@ def fast_panel_cells(
                 f"{label} is left out: {nt} treated and {nc} comparison units are observed in both periods "
                 "with positive weight",
                 EstimationWarning,
-                stacklevel=3,
+                stacklevel=user_stack_level(),
             )
             continue
         mu1, mu0 = sy1 / s1, sy0 / s0
@@ -173,7 +174,7 @@ def _record(
             f"{fit.n_trimmed} comparison units with propensity scores >= {_drdid.TRIM_LEVEL} were "
             f"given zero weight in {label} (limited overlap)",
             EstimationWarning,
-            stacklevel=4,
+            stacklevel=user_stack_level(),
         )
     att[k] = fit.att
     if isinstance(inf, BlockSparseInfluence):
@@ -280,7 +281,7 @@ def estimate_cells(
                 f"{label} is left out: {nt} treated and {nc} comparison units are observed in both periods "
                 "with positive weight",
                 EstimationWarning,
-                stacklevel=3,
+                stacklevel=user_stack_level(),
             )
             continue
         n1 = int(sample.sum())

@@ -34,6 +34,7 @@ from ipf_eval._defaults import (
     check_alpha,
     check_outcome_varies,
     keyword_options,
+    user_stack_level,
     warn_few_clusters,
 )
 from ipf_eval.data.contract import ValidatedPanel, validate_panel
@@ -283,7 +284,7 @@ def _build_inputs(
                 f"covariates {list(covariates)!r} vary within firms; att_gt uses each firm's value in its "
                 "first observed period (baseline covariates)",
                 DataWarning,
-                stacklevel=3,
+                stacklevel=user_stack_level(),
             )
     return Inputs(ymat, None, cohort, w, x, cl, periods, len(frame), dropped)
 
@@ -317,7 +318,7 @@ def _recode_cohorts(inp: Inputs, *, gname: str, control_group: str, anticipation
             f"that were already supported in the first period {int(periods[0])}: they have no pre-support "
             "period",
             DataWarning,
-            stacklevel=3,
+            stacklevel=user_stack_level(),
         )
         dropped.append(
             DropRecord(
@@ -345,7 +346,7 @@ def _recode_cohorts(inp: Inputs, *, gname: str, control_group: str, anticipation
             f"no never-treated firms: as in R's did, cohort {g_max} serves as the comparison group and "
             f"periods >= {g_max - anticipation} are dropped",
             DataWarning,
-            stacklevel=3,
+            stacklevel=user_stack_level(),
         )
         cohort = np.where(cohort == g_max, 0, cohort)
         if panel:
@@ -376,7 +377,7 @@ def _check_cohort_sizes(cohort: IntArray, k: int, gname: str, panel: bool) -> No
             f"cohorts {small!r} ({gname!r}) have fewer than {k + 5} {what}s; their ATT(g, t) and standard "
             "errors are imprecise",
             EstimationWarning,
-            stacklevel=3,
+            stacklevel=user_stack_level(),
         )
 
 
@@ -407,7 +408,7 @@ def _pretest(
             "the Wald pre-test of parallel trends is not reported: the covariance matrix of the pre-period "
             "ATT(g, t) is singular",
             EstimationWarning,
-            stacklevel=3,
+            stacklevel=user_stack_level(),
         )
         return None
     a = att[pre]
@@ -606,7 +607,7 @@ def att_gt(
     n_clusters = None
     if inp.cluster is not None:
         n_clusters = int(inp.cluster.max()) + 1
-        warn_few_clusters(n_clusters, function="att_gt", column=cluster, stacklevel=2)
+        warn_few_clusters(n_clusters, function="att_gt", column=cluster)
     cohorts = np.unique(inp.cohort[inp.cohort > 0])
     cells = _cells(inp.periods, cohorts, base_period, int(anticipation))
     inp = sort_by_cohort(inp)
@@ -618,7 +619,7 @@ def att_gt(
             control_group=control_group, anticipation=int(anticipation),
         )
         for message in left_out:
-            warnings.warn(message, EstimationWarning, stacklevel=2)
+            warnings.warn(message, EstimationWarning, stacklevel=user_stack_level())
         inf_all = None
     elif panel and inp.x is None:
         inp = _column_major(inp)

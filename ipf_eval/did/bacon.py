@@ -11,6 +11,7 @@ import pandas as pd
 
 from ipf_eval._defaults import keyword_options
 from ipf_eval.did._did_inputs import PanelInput, check_name, prepare_panel
+from ipf_eval.disclosure.local_log import record_details
 from ipf_eval.errors import DataError, EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
@@ -207,13 +208,15 @@ def bacon_decomposition(
     n_periods = periods.size
     if len(frame) != n_units * n_periods:
         counts = frame.groupby(idname).size()
-        short = list(counts.index[counts < n_periods][:3])
+        short = counts.index[counts < n_periods]
+        log = record_details(f"bacon_decomposition(): firms not observed in all {n_periods} periods",
+                             columns=idname, ids=short)
+        where = (f"the firms are listed in the local log {str(log)!r}" if log is not None else
+                 "the firms are not listed: no local log could be written")
         raise DataError(
-            f"bacon_decomposition() needs a balanced panel; {int((counts < n_periods).sum())} of {n_units} "
-            f"firms (e.g. {short!r}) are not observed in all {n_periods} periods; balance it first, e.g. "
-            f"keep "
-            f"firms observed in every period: data[data.groupby({idname!r})[{tname!r}].transform('size') == "
-            f"{n_periods}]"
+            f"bacon_decomposition() needs a balanced panel; {short.size} of {n_units} firms are not observed "
+            f"in all {n_periods} periods ({where}); balance it first, e.g. keep the firms observed in every "
+            f"period: data[data.groupby({idname!r})[{tname!r}].transform('size') == {n_periods}]"
         )
     t_min, t_max = int(periods[0]), int(periods[-1])
     g_raw = frame[gname].to_numpy(dtype=np.int64)

@@ -265,7 +265,7 @@ def did_2x2(
             f"did_2x2(): cluster-robust standard errors need at least 2 clusters; {cluster_col!r} has "
             f"{n_clusters}; cluster on another variable"
         )
-    warn_few_clusters(n_clusters, function="did_2x2", column=cluster_col, stacklevel=2)
+    warn_few_clusters(n_clusters, function="did_2x2", column=cluster_col)
     import statsmodels.api as sm  # imported here: it costs about a second at package import
 
     ols = sm.OLS(y, design).fit(cov_type="cluster", cov_kwds={"groups": clus_codes}, use_t=True)

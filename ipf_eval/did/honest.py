@@ -185,6 +185,7 @@ class _RelativeMagnitudes:
         return lo, hi
 
 
+@keyword_options
 def relative_magnitudes_ci(
     betahat: ArrayLike, sigma: ArrayLike, *, num_pre: int, num_post: int, mbar: float,
     l_vec: ArrayLike | None = None, alpha: float = 0.05, grid_points: int = 1000,

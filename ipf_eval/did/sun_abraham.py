@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import check_alpha, keyword_options, warn_few_clusters
+from ipf_eval._defaults import check_alpha, keyword_options, user_stack_level, warn_few_clusters
 from ipf_eval.did._demean import factorize
 from ipf_eval.did._did_inputs import PanelInput, check_name, check_names, prepare_panel
 from ipf_eval.did._fe_regression import (
@@ -340,7 +340,7 @@ def event_study(
         warnings.warn(
             f"event_study(): dropped {n_units_gone} firms of cohort(s) {cohorts_gone!r}, supported in or "
             f"before the first period {t_min} (no pre-support period to compare with)", DataWarning,
-            stacklevel=2,
+            stacklevel=user_stack_level(),
         )
         dropped.append(DropRecord(reason="supported in or before the first period", n_rows=int(always.sum()),
                                   n_units=n_units_gone))
@@ -415,7 +415,7 @@ def event_study(
     fit = fit_fe_ols(y, x, names, unit=unit, n_units=n_units, time=time, n_periods=n_periods, cluster=clus,
                      n_clusters=n_clusters, cluster_is_unit=cluster_col == idname, weights=None,
                      df_correction=df_correction)
-    warn_few_clusters(n_clusters, function="event_study", column=cluster_col, stacklevel=2)
+    warn_few_clusters(n_clusters, function="event_study", column=cluster_col)
     k_cells = len(cell_keys)
     delta = fit.coef[:k_cells]
     v_delta = fit.vcov[:k_cells, :k_cells]

@@ -310,7 +310,7 @@ def twfe(
     fit = fit_fe_ols(frame[yname].to_numpy(dtype=np.float64), x, (term, *covs), unit=unit, n_units=n_units,
                      time=time, n_periods=n_periods, cluster=clus, n_clusters=n_clusters,
                      cluster_is_unit=cluster_col == idname, weights=w, df_correction=df_correction)
-    warn_few_clusters(n_clusters, function="twfe", column=cluster_col, stacklevel=2)
+    warn_few_clusters(n_clusters, function="twfe", column=cluster_col)
     se = np.sqrt(np.diag(fit.vcov))
     inf = t_inference(fit.coef, se, n_clusters - 1, alpha)
     coefficients = tidy_table(fit.names, inf, {"outcome": yname})

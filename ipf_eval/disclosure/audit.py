@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.results import ResultMixin, Summary
 
 __all__ = ["STATUSES", "AuditEntry", "AuditLog", "combine_audits", "format_cell_key"]
@@ -24,6 +25,7 @@ STATUSES: tuple[str, ...] = ("published", "primary", "secondary")
 _ENTRY_COLUMNS = ("table", "cell", "status", "rule", "reason", "value_hidden")
 
 
+@keyword_options
 def format_cell_key(key: Mapping[str, Any]) -> str:
     """Format a cell's coordinates as ``"col=value, col=value"`` (``"(all)"`` for an empty key)."""
     if not key:
@@ -131,6 +133,7 @@ class AuditLog(ResultMixin):
         )
 
 
+@keyword_options
 def combine_audits(logs: Iterable[AuditLog]) -> AuditLog:
     """Concatenate several audit logs (for a report made of several tables) into one."""
     out = AuditLog()

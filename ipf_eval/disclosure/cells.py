@@ -36,6 +36,7 @@ class RuleFailure(NamedTuple):
 _Stats = tuple[int, float, float, tuple[float, ...]]
 
 
+@keyword_options
 def check_unique_columns(frame: pd.DataFrame, *, where: str) -> None:
     """Raise :class:`DataError` when ``frame`` has a column label more than once (after a concat or merge)."""
     dups = frame.columns[frame.columns.duplicated()].unique().tolist()
@@ -46,6 +47,7 @@ def check_unique_columns(frame: pd.DataFrame, *, where: str) -> None:
         )
 
 
+@keyword_options
 def check_magnitudes(values: pd.Series, *, column: str, profile: DisclosureProfile, where: str) -> np.ndarray:
     r"""Return a magnitude column as floats after checking it can go through the sensitivity rules.
 

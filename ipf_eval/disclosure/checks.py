@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import keyword_options
+from ipf_eval._defaults import keyword_options, user_stack_level
 from ipf_eval.disclosure.audit import AuditEntry, AuditLog, format_cell_key
 from ipf_eval.disclosure.profiles import DisclosureProfile, get_profile
 from ipf_eval.disclosure.tables import ProtectedTable
@@ -57,7 +57,6 @@ def _finish(
     prof: DisclosureProfile,
     spec: Specification,
     notes: tuple[str, ...] = (),
-    stacklevel: int = 3,
 ) -> ProtectedTable:
     out = frame.copy()
     hidden = status != "published"
@@ -77,7 +76,7 @@ def _finish(
         warnings.warn(
             f"{name}: {len(entries)} row(s) hidden under profile {prof.name!r}; see .audit for the reasons.",
             DisclosureWarning,
-            stacklevel=stacklevel,
+            stacklevel=user_stack_level(),
         )
     return ProtectedTable(name=name, table=out, audit=AuditLog(entries=entries, profile=prof.name),
                           profile=prof, specification=spec, notes=notes)

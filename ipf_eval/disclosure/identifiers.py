@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
+
 __all__ = ["MIN_DIGITS", "MIN_TEXT_LENGTH", "WITHHELD_IDENTIFIER", "IdentifierSet", "identifier_set",
            "output_text", "run_identifiers", "scan_identifiers", "scrub_identifiers", "write_identifiers"]
 
@@ -170,6 +172,7 @@ def _text_form(value: Any) -> str | None:
     return text or None
 
 
+@keyword_options
 def identifier_set(ids: Iterable[Any] | IdentifierSet) -> IdentifierSet:
     """Prepare identifiers for :func:`scan_identifiers` and :func:`scrub_identifiers`.
 
@@ -228,6 +231,7 @@ def identifier_set(ids: Iterable[Any] | IdentifierSet) -> IdentifierSet:
                          other_forms=other, n_searched=searched, n_skipped=skipped)
 
 
+@keyword_options
 def scan_identifiers(text: str, ids: Iterable[Any] | IdentifierSet) -> list[str]:
     """Return the firm identifiers that occur in ``text``, as text, sorted (empty when there are none).
 
@@ -254,6 +258,7 @@ def scan_identifiers(text: str, ids: Iterable[Any] | IdentifierSet) -> list[str]
     return identifier_set(ids).find(text)
 
 
+@keyword_options
 def scrub_identifiers(text: str, ids: Iterable[Any] | IdentifierSet,
                       replacement: str = WITHHELD_IDENTIFIER) -> str:
     """Return ``text`` with every identifier of ``ids`` replaced by ``replacement`` (``"[withheld]"``).
@@ -266,6 +271,7 @@ def scrub_identifiers(text: str, ids: Iterable[Any] | IdentifierSet,
     return identifier_set(ids).scrub(text, replacement)
 
 
+@keyword_options
 def output_text(path: str | os.PathLike[str] | None) -> str:
     """Return the text of a rendered output file that is searched for identifiers (empty if it is missing).
 
@@ -314,6 +320,7 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
+@keyword_options
 def write_identifiers(path: str | os.PathLike[str], ids: Iterable[Any]) -> int:
     """Write identifiers to a private local file, one text form per line (read by :func:`run_identifiers`).
 
@@ -331,6 +338,7 @@ def write_identifiers(path: str | os.PathLike[str], ids: Iterable[Any]) -> int:
     return len(forms)
 
 
+@keyword_options
 def run_identifiers() -> IdentifierSet:
     """Return the identifiers of the data the current batch run was built from (empty outside a batch run).
 

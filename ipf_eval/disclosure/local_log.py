@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
+
 __all__ = ["DEFAULT_NAME", "ENV_VAR", "MAX_LISTED", "fixed_link_to", "identifiers_file", "local_log_path",
            "record_details", "start_local_log"]
 
@@ -46,6 +48,7 @@ _DEFAULT_FOLDER: dict[int, Path] = {}  # process id -> its private temporary fol
 _LINK_FOLDER: dict[int, Path] = {}  # process id -> its private folder of fixed links
 
 
+@keyword_options
 def local_log_path() -> Path:
     """Return the local log file records go to now (see the module docstring), resolving links.
 
@@ -65,6 +68,7 @@ def local_log_path() -> Path:
     return folder / DEFAULT_NAME
 
 
+@keyword_options
 def identifiers_file() -> Path | None:
     """Return the file of the current run's firm identifiers: the local log's with suffix ``.ids``.
 
@@ -118,6 +122,7 @@ def _append(path: Path, text: str) -> None:
         os.close(fd)
 
 
+@keyword_options
 def record_details(kind: str, *, columns: str | Sequence[str] = (), ids: Iterable[Any] = (),
                    values: Iterable[Any] | None = None, log: str | os.PathLike[str] | None = None,
                    ) -> Path | None:
@@ -133,7 +138,8 @@ def record_details(kind: str, *, columns: str | Sequence[str] = (), ids: Iterabl
         The firm identifiers concerned (duplicates are listed once, at most :data:`MAX_LISTED`).
     values
         Optional offending values: one per identifier (each firm is listed with its value), or any number
-        (listed after the firms).
+        (listed after the firms); with no ``ids`` (cells of a file whose firm column is not known yet), the
+        values alone.
     log
         The file to write to instead of :func:`local_log_path` (the batch runner records there what its scan
         of a rendered report found).
@@ -145,17 +151,21 @@ def record_details(kind: str, *, columns: str | Sequence[str] = (), ids: Iterabl
         folder): validation goes on, and the message says the firms are not listed.
     """
     cols = (columns,) if isinstance(columns, str) else tuple(columns)
-    shown, n_ids = _listing(ids)
+    id_list = _as_list(ids)  # once: ``ids`` may be an iterator
+    shown, n_ids = _listing(id_list)
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     head = f"{stamp}  {kind}"
     if cols:
         head += f"  columns: {', '.join(map(repr, cols))}"
-    lines = [f"{head}  ({n_ids} firm(s))"]
+    lines = [f"{head}  ({n_ids} firm(s))" if id_list or values is None else head]
     if values is None:
         lines.append(f"    firms: {_more(shown, n_ids)}")
     else:
-        id_list, value_list = _as_list(ids), _as_list(values)
-        if len(id_list) == len(value_list):  # one value per row: each firm with its value
+        value_list = _as_list(values)
+        if not id_list:  # cells whose firm is not known yet (a file being read): the values only
+            shown_values, n_values = _listing(value_list)
+            lines.append(f"    values: {_more(shown_values, n_values)}")
+        elif len(id_list) == len(value_list):  # one value per row: each firm with its value
             pairs, n_pairs = _listing(list(zip(id_list, value_list, strict=True)))
             lines.append(f"    firm (value): {_more(pairs, n_pairs)}")
         else:
@@ -174,6 +184,7 @@ def _more(shown: list[str], n: int) -> str:
     return text + (f" and {n - len(shown)} more" if n > len(shown) else "")
 
 
+@keyword_options
 def start_local_log(path: str | os.PathLike[str], *, title: str) -> Path:
     """Start (or restart) a run's local log with a header line; return its path.
 
@@ -194,6 +205,7 @@ def start_local_log(path: str | os.PathLike[str], *, title: str) -> Path:
     return target
 
 
+@keyword_options
 def fixed_link_to(target: str | os.PathLike[str]) -> Path:
     """Point this thread's fixed link at ``target`` and return the link (for ``IPF_EVAL_LOCAL_LOG``).
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import null_space
 
-from ipf_eval._defaults import keyword_options
+from ipf_eval._defaults import keyword_options, user_stack_level
 from ipf_eval.disclosure.audit import AuditEntry, AuditLog, format_cell_key
 from ipf_eval.disclosure.cells import (
     _cell_stats,
@@ -436,7 +436,7 @@ def protect_table(
             f"{name}: {len(primary)} cell(s) hidden by primary rules and {len(secondary)} by secondary "
             f"suppression under profile {prof.name!r}; see .audit for the reasons.",
             DisclosureWarning,
-            stacklevel=2,
+            stacklevel=user_stack_level(),
         )
     return ProtectedTable(name=name, table=table, audit=audit, profile=prof, specification=spec)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.disclosure.checks import scan_html
 from ipf_eval.disclosure.identifiers import IdentifierSet, scrub_identifiers
 
@@ -14,6 +15,7 @@ __all__ = ["WITHHELD_MESSAGE", "publishable_text"]
 WITHHELD_MESSAGE = "a message was withheld by disclosure control because it quotes a small number of firms"
 
 
+@keyword_options
 def publishable_text(text: str, *, profile: str = "research_data_centre",
                      identifiers: Iterable[Any] | IdentifierSet | None = None) -> str:
     """Return ``text`` if it quotes no small number of firms under ``profile``, else a withheld notice.

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import user_stack_level
 from ipf_eval.errors import DataError, DataWarning, SpecificationError
 from ipf_eval.results import DropRecord
 
@@ -55,7 +56,7 @@ def centred_score(
         warnings.warn(
             f"{func}(): dropped {int(na.sum())} of {len(frame)} rows with missing values in {cols!r}.",
             DataWarning,
-            stacklevel=3,
+            stacklevel=user_stack_level(),
         )
         dropped = (DropRecord(reason=f"missing values in {cols!r}", n_rows=int(na.sum())),)
         frame = frame.loc[~na]

@@ -135,6 +135,7 @@ class DensityResult(ResultMixin):
         )
 
 
+@keyword_options
 def run_density_test(x: np.ndarray, spec: Specification) -> DensityResult:
     """Run ``rddensity`` on the centred score ``x`` (threshold 0) and wrap the result.
 

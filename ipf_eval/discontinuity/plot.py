@@ -17,7 +17,7 @@ from typing import Any, TypeGuard
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import check_alpha, check_outcome_varies, keyword_options
+from ipf_eval._defaults import check_alpha, check_outcome_varies, keyword_options, user_stack_level
 from ipf_eval.discontinuity._score import centred_score
 from ipf_eval.errors import (
     DataError,
@@ -197,7 +197,8 @@ def _run_rdplot(y: np.ndarray, x: np.ndarray, covs: np.ndarray | None, notes: li
                  and not (issubclass(w.category, RuntimeWarning) and str(w.message) in _NUMPY_NOISE)]
     for m in dict.fromkeys(messages):
         notes.append(f"rdplot: {m}")
-        warnings.warn(f"rd_plot_data(): rdrobust's rdplot reported: {m}", EstimationWarning, stacklevel=3)
+        warnings.warn(f"rd_plot_data(): rdrobust's rdplot reported: {m}", EstimationWarning,
+                      stacklevel=user_stack_level())
     return res
 
 
@@ -312,7 +313,7 @@ def rd_plot_data(data: pd.DataFrame, *, yname: str, scorename: str, cutoff: floa
     na = vals.isna().any(axis=1).to_numpy()
     if na.any():
         warnings.warn(f"rd_plot_data(): dropped {int(na.sum())} of {na.size} rows with missing values in "
-                      f"{used!r}.", DataWarning, stacklevel=2)
+                      f"{used!r}.", DataWarning, stacklevel=user_stack_level())
         dropped = (*dropped, DropRecord(reason=f"missing values in {used!r}", n_rows=int(na.sum())))
     x, vals = x[~na], vals.loc[~na]
     n_inf = int((~np.isfinite(vals.to_numpy())).any(axis=1).sum())
@@ -359,7 +360,7 @@ def rd_plot_data(data: pd.DataFrame, *, yname: str, scorename: str, cutoff: floa
                f"({n_firms_dropped} firms in all) and are not published.")
         notes.append(msg)
         warnings.warn(f"rd_plot_data(): {msg} Fewer bins (`nbins`) or quantile-spaced bins "
-                      "(binselect='qsmv') lose fewer.", DisclosureWarning, stacklevel=2)
+                      "(binselect='qsmv') lose fewer.", DisclosureWarning, stacklevel=user_stack_level())
     for s in ("below", "above"):
         if not (bins["side"] == s).any():
             raise DisclosureError(f"rd_plot_data(): no bin {s} the threshold holds {min_firms} firms. Use "

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ipf_eval._cross_section import as_binary
-from ipf_eval._defaults import check_alpha, check_outcome_varies, keyword_options
+from ipf_eval._defaults import check_alpha, check_outcome_varies, keyword_options, user_stack_level
 from ipf_eval.discontinuity._score import centred_score
 from ipf_eval.discontinuity.density import DensityResult, run_density_test
 from ipf_eval.errors import DataError, DataWarning, EstimationError, EstimationWarning, SpecificationError
@@ -226,7 +226,8 @@ def _call_rdrobust(
     ]
     for m in dict.fromkeys(messages):
         notes.append(f"rdrobust ({what}): {m}")
-        warnings.warn(f"rdd(): rdrobust reported for {what}: {m}", EstimationWarning, stacklevel=4)
+        warnings.warn(f"rdd(): rdrobust reported for {what}: {m}", EstimationWarning,
+                      stacklevel=user_stack_level())
     return res
 
 
@@ -362,7 +363,7 @@ def rdd(
             f"rdd(): dropped {int(na.sum())} of {na.size} rows with missing values in {used!r} from the "
             "estimation (they stay in the density test).",
             DataWarning,
-            stacklevel=2,
+            stacklevel=user_stack_level(),
         )
         dropped = (*dropped, DropRecord(reason=f"missing values in {used!r}", n_rows=int(na.sum())))
     x = x_all[~na]
@@ -466,8 +467,8 @@ def rdd(
         except EstimationError as exc:
             notes.append(f"Density test not available: {exc}")
             warnings.warn(
-                f"rdd(): the density test could not be computed: {exc}", EstimationWarning, stacklevel=2
-            )
+                f"rdd(): the density test could not be computed: {exc}", EstimationWarning,
+                stacklevel=user_stack_level())
     bal_rows = []
     for cov in covs:
         cv = data.loc[frame_all.index, cov]

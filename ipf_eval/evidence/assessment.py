@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.data.contract import ValidatedPanel
 from ipf_eval.did import AggregateResult, HonestDidResult, aggregate, honest_did
 from ipf_eval.errors import IpfEvalError
@@ -75,6 +76,7 @@ class DidAssessment:
     honest: Mapping[str, HonestDidResult] = field(default_factory=dict)
 
 
+@keyword_options
 def assess_did(checked: ValidatedPanel, fits: Mapping[str, FittedAttGt],
                headlines: Mapping[str, tuple[float, float]], *,
                covariates: Sequence[str], control_group: str, seed: int) -> DidAssessment:
@@ -227,6 +229,7 @@ def placebo_thresholds(cross: pd.DataFrame, *, alpha: float) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["placebo", "threshold", "estimate", "ci_low", "ci_high", "p_value"])
 
 
+@keyword_options
 def assess_design(design_est: DesignEstimates, panel: pd.DataFrame, *, covariates: Sequence[str],
                   primary: str, alpha: float) -> DesignAssessment:
     """Grade the design's own estimator for every outcome it estimated.

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.data.contract import ValidatedPanel
 from ipf_eval.did import AggregateResult
 from ipf_eval.errors import EstimationError, IpfEvalError
@@ -74,6 +75,7 @@ _DRAWS = 20_000
 
 
 # ------------------------------------------------------------------------------------------------ lottery
+@keyword_options
 def lottery_balance_check(cross: pd.DataFrame, *, covariates: Sequence[str], treat: str = "arm",
                           max_smd: float = MAX_ABS_SMD, alpha: float = SIGNIFICANCE) -> Check:
     """Compare winners and losers on the baseline covariates: max |SMD| and a robust omnibus F test.
@@ -134,6 +136,7 @@ def _omnibus_p(data: pd.DataFrame, treat: str, covariates: Sequence[str]) -> flo
     return float(np.clip(test.pvalue, 0.0, 1.0))
 
 
+@keyword_options
 def attrition_check(panel: pd.DataFrame, *, outcome: str, idname: str = "firm_id", tname: str = "year",
                     treat: str = "arm", max_attrition: float = MAX_ATTRITION,
                     max_differential: float = MAX_DIFFERENTIAL_ATTRITION) -> Check:
@@ -158,6 +161,7 @@ def attrition_check(panel: pd.DataFrame, *, outcome: str, idname: str = "firm_id
                           max_differential_attrition=max_differential).check("attrition")
 
 
+@keyword_options
 def first_stage_check(estimate: float, std_error: float, *, what: str,
                       min_f: float = MIN_FIRST_STAGE_F) -> Check:
     """Check the first stage's F statistic ``(estimate / std_error)^2`` against ``min_f``.
@@ -181,6 +185,7 @@ def first_stage_check(estimate: float, std_error: float, *, what: str,
 
 
 # ---------------------------------------------------------------------------------------------------- RDD
+@keyword_options
 def density_check(result: object, *, alpha: float = SIGNIFICANCE) -> Check:
     """Check the manipulation test of an :class:`~ipf_eval.discontinuity.RDDResult`."""
     dens = getattr(result, "density", None)
@@ -190,6 +195,7 @@ def density_check(result: object, *, alpha: float = SIGNIFICANCE) -> Check:
                           density_alpha=alpha).check("density")
 
 
+@keyword_options
 def covariate_continuity_check(result: object, *, alpha: float = SIGNIFICANCE) -> Check:
     """Baseline covariates at the threshold: Bonferroni over their RD p-values."""
     table = getattr(result, "covariate_balance", pd.DataFrame())
@@ -205,6 +211,7 @@ def covariate_continuity_check(result: object, *, alpha: float = SIGNIFICANCE) -
                  f"{check.reason}; {len(p)} covariates, smallest p for {worst}", {"n_covariates": len(p)})
 
 
+@keyword_options
 def bandwidth_check(result: object) -> Check:
     """Check the estimates at half and double the bandwidth against the robust interval of the main one."""
     sens = getattr(result, "sensitivity", pd.DataFrame())
@@ -256,6 +263,7 @@ class PretrendPower:
     n_event_times: int
 
 
+@keyword_options
 def pretrend_power(dynamic: AggregateResult, *, headline_se: float, headline_estimate: float = 0.0,
                    alpha: float = SIGNIFICANCE, power: float = PRETREND_POWER,
                    seed: int = 0) -> PretrendPower | None:
@@ -342,6 +350,7 @@ def pretrend_power(dynamic: AggregateResult, *, headline_se: float, headline_est
                          power_at_effect=explaining, n_event_times=int(pre.sum()))
 
 
+@keyword_options
 def pretrend_check(dynamic: AggregateResult | None, *, headline_se: float, bonferroni_p: float | None,
                    headline_estimate: float = 0.0, seed: int = 0) -> tuple[Check, PretrendPower | None]:
     """Compute the ``pre_trends`` check: the Bonferroni pre-test and its power (:func:`pretrend_power`)."""
@@ -359,6 +368,7 @@ def pretrend_check(dynamic: AggregateResult | None, *, headline_se: float, bonfe
     return Check(check.name, check.status, check.value, check.threshold, check.reason, figures), pw
 
 
+@keyword_options
 def did_balance_and_overlap(checked: ValidatedPanel, *, covariates: Sequence[str], control_group: str,
                             max_smd: float = MAX_ABS_SMD,
                             max_share: float = MAX_EXTREME_SCORE_SHARE) -> tuple[Check, Check]:

@@ -28,6 +28,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
+
 __all__ = ["COST_UNITS", "CostUnit", "baseline_level", "costed_estimates", "reportable"]
 
 
@@ -48,6 +50,7 @@ COST_UNITS: Mapping[str, CostUnit] = {
 }
 
 
+@keyword_options
 def costed_estimates(estimates: pd.DataFrame, *, units: Mapping[str, CostUnit] | None = None
                      ) -> pd.DataFrame:
     """Return the estimates that are costed: each outcome's headline, for outcomes with a cost unit.
@@ -73,11 +76,13 @@ def costed_estimates(estimates: pd.DataFrame, *, units: Mapping[str, CostUnit] |
     return estimates.loc[keep].copy()
 
 
+@keyword_options
 def reportable(ci_low: float, ci_high: float) -> bool:
     """Whether a cost per outcome is reported: the effect's interval lies above zero."""
     return bool(np.isfinite(ci_low) and np.isfinite(ci_high) and ci_low > 0)
 
 
+@keyword_options
 def baseline_level(data: pd.DataFrame, outcome: str, *, tname: str = "year",
                    gname: str = "first_support_year") -> float:
     r"""Mean level of a log outcome among supported firms in the year before their support.

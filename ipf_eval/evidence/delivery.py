@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import keyword_options
+from ipf_eval._defaults import check_options, keyword_options, user_stack_level
 from ipf_eval.disclosure.audit import AuditEntry, AuditLog, format_cell_key
 from ipf_eval.disclosure.cells import primary_failures
 from ipf_eval.disclosure.profiles import DisclosureProfile, get_profile
@@ -330,7 +330,7 @@ def take_up(
             f"{name}: {len(counts.audit)} count(s) of supported firms hidden under profile {prof.name!r}; "
             "see .audit.",
             DisclosureWarning,
-            stacklevel=2,
+            stacklevel=user_stack_level(),
         )
     return DeliveryTable(
         name=name,
@@ -557,7 +557,7 @@ def delivery_indicators(
         warnings.warn(
             f"{name}: indicators of {len(entries)} group(s) hidden under profile {prof.name!r}; see .audit.",
             DisclosureWarning,
-            stacklevel=2,
+            stacklevel=user_stack_level(),
         )
     return DeliveryTable(
         name=name,
@@ -567,6 +567,13 @@ def delivery_indicators(
         specification=spec,
         notes=tuple(notes),
     )
+
+
+#: The keywords of :func:`benchmark_delivery`: its own options, then the column names it passes on to
+#: :func:`delivery_indicators` through ``**columns``.
+_BENCHMARK_OPTIONS = ("applications", "country_col", "instrument_col", "admin_costs", "profile", "name",
+                      "id_col", "application_date", "decision_date", "accepted_col", "amount_col",
+                      "admin_cost_col")
 
 
 def benchmark_delivery(
@@ -608,7 +615,7 @@ def benchmark_delivery(
     Raises
     ------
     SpecificationError
-        If an unknown keyword is passed in ``columns``.
+        If a keyword is neither an option above nor one of the column names of ``**columns``.
     DataError
         As :func:`delivery_indicators`.
 
@@ -622,12 +629,7 @@ def benchmark_delivery(
     Rejection rates are reported but not ranked: a low rate can mean an accessible instrument or a lax
     selection, so the direction of "better" is not defined.
     """
-    allowed = {"id_col", "application_date", "decision_date", "accepted_col", "amount_col", "admin_cost_col"}
-    unknown = sorted(set(columns) - allowed)
-    if unknown:
-        raise SpecificationError(
-            f"unknown keyword(s) {unknown!r}; allowed column names are {sorted(allowed)!r}."
-        )
+    check_options(columns, _BENCHMARK_OPTIONS, function="benchmark_delivery")
     with warnings.catch_warnings():  # re-issued below with the benchmark's wording
         warnings.simplefilter("ignore", DisclosureWarning)
         ind = delivery_indicators(
@@ -663,7 +665,7 @@ def benchmark_delivery(
         warnings.warn(
             f"{name}: indicators of {len(ind.audit)} group(s) hidden and not ranked; see .audit.",
             DisclosureWarning,
-            stacklevel=2,
+            stacklevel=user_stack_level(),
         )
     spec = Specification(
         estimator="benchmark_delivery",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.discontinuity import RDDResult
 from ipf_eval.errors import IpfEvalError, SpecificationError
 from ipf_eval.experiments import RCTResult
@@ -39,6 +40,7 @@ _RCT_ESTIMANDS = {
 }
 
 
+@keyword_options
 def design_estimand(estimator: str, term: str, *, fuzzy: bool = False) -> str:
     """Describe in words what a design estimator's term estimates.
 
@@ -65,6 +67,7 @@ def design_estimand(estimator: str, term: str, *, fuzzy: bool = False) -> str:
     return term
 
 
+@keyword_options
 def applicant_cross_section(panel: pd.DataFrame, *, outcome: str, covariates: Sequence[str] = (),
                             idname: str = "firm_id", tname: str = "year",
                             design: str | None = None) -> pd.DataFrame:
@@ -153,6 +156,7 @@ class DesignEstimates:
 _COLUMNS = ["outcome", "estimator", "term", "estimand", "n_obs", *[c for c in TIDY_COLUMNS if c != "term"]]
 
 
+@keyword_options
 def design_estimates(panel: pd.DataFrame, *, design: str, outcomes: Sequence[str], covariates: Sequence[str],
                      seed: int, alpha: float) -> DesignEstimates:
     """Run the design's own estimator for every outcome.

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.did import AggregateResult, AttGtResult
 from ipf_eval.errors import SpecificationError
 
@@ -56,6 +57,7 @@ class PretrendCheck:
                 "passed": self.passed, "wald_p_value": self.wald_p_value, "wald_df": self.wald_df}
 
 
+@keyword_options
 def bonferroni_pretrend(dynamic: AggregateResult, *, source: AttGtResult | None = None,
                         alpha: float = PRETREND_ALPHA) -> PretrendCheck | None:
     r"""Bonferroni pre-trend test over the pre-support event times of an event study.

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval._files import stable_hash
 from ipf_eval._params_io import validate_model
 from ipf_eval._version import __version__
@@ -146,6 +147,7 @@ def _frame(value: Any, name: str) -> pd.DataFrame | None:
     return value
 
 
+@keyword_options
 def evaluate_instrument(
     data: pd.DataFrame,
     instrument: InstrumentParams | Mapping[str, Any] | str,

@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.errors import SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
 
@@ -194,6 +195,7 @@ class Check:
                                "figures": dict(self.figures)}))
 
 
+@keyword_options
 def required_checks(design: str, *, takeup: bool = False) -> tuple[str, ...]:
     """Return the checks a design's base level requires.
 
@@ -424,6 +426,7 @@ def _from_diagnostics(name: str, d: Mapping[str, Any], t: Mapping[str, float]) -
                  "comparison group not justified (no argument that it shares the supported firms' trends)")
 
 
+@keyword_options
 def evidence_grade(
     *,
     design: str,

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.errors import SpecificationError
 
 __all__ = [
@@ -49,6 +50,7 @@ def _design(design: str) -> str:
     return design
 
 
+@keyword_options
 def estimator_family(estimator: str) -> str:
     """Return the family of an estimator name: ``att_gt_dr``, ``att_gt_ipw``, ``att_gt_reg`` -> ``att_gt``.
 
@@ -65,6 +67,7 @@ def estimator_family(estimator: str) -> str:
     return family
 
 
+@keyword_options
 def headline_term(estimator: str, terms: Sequence[str]) -> str | None:
     """Return which of an estimator's terms is the headline, or ``None`` if none of them is.
 
@@ -87,6 +90,7 @@ def headline_term(estimator: str, terms: Sequence[str]) -> str | None:
     return None
 
 
+@keyword_options
 def grade_design(design: str, *, design_estimator_ran: bool) -> str:
     """Return the design the evaluation's evidence grade belongs to.
 
@@ -113,6 +117,7 @@ def grade_design(design: str, *, design_estimator_ran: bool) -> str:
     return GRADE_DESIGN[family] if design_estimator_ran else "did"
 
 
+@keyword_options
 def mark_headlines(estimates: pd.DataFrame, design: str) -> pd.DataFrame:
     """Set the ``headline`` column: one estimate per outcome, the design's own where it ran.
 

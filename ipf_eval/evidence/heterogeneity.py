@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.data.contract import ValidatedPanel
 from ipf_eval.did import aggregate
 from ipf_eval.errors import IpfEvalError
@@ -54,6 +55,7 @@ class SizeClassEffect:
         return self.estimate is not None
 
 
+@keyword_options
 def size_class_effects(checked: ValidatedPanel, fit: Callable[[pd.DataFrame], FittedAttGt], *,
                        idname: str = "firm_id", gname: str = "first_support_year",
                        size_column: str = "size_class") -> tuple[SizeClassEffect, ...]:
@@ -101,6 +103,7 @@ def _firm_sizes(panel: pd.DataFrame, idname: str, size_column: str) -> pd.Series
     return panel.groupby(idname, sort=True)[size_column].first()
 
 
+@keyword_options
 def design_size_class_effects(design: DesignEstimates, panel: pd.DataFrame, *, terms: Mapping[str, str],
                               covariates: Sequence[str] = (), seed: int, alpha: float,
                               idname: str = "firm_id",

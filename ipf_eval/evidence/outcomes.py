@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from pydantic import StringConstraints, model_validator
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval._params_io import ParamsModel
 from ipf_eval.errors import DataError, ParameterError
 
@@ -123,6 +124,7 @@ def _standard_spec(name: str) -> OutcomeSpec:
     return OutcomeSpec(name, name, "none", kind, label, unit, True)
 
 
+@keyword_options
 def outcome_specs(outcomes: Sequence[str], *, custom: Mapping[str, CustomOutcome] | None = None,
                   where: str = "the instrument file") -> dict[str, OutcomeSpec]:
     """Resolve outcome names against the standard list and the agency's ``custom_outcomes``.
@@ -170,6 +172,7 @@ def outcome_specs(outcomes: Sequence[str], *, custom: Mapping[str, CustomOutcome
     return out
 
 
+@keyword_options
 def cost_unit_of(spec: OutcomeSpec) -> str | None:
     """Return the cost unit of an outcome, or ``None`` when it is not costed.
 
@@ -183,6 +186,7 @@ def cost_unit_of(spec: OutcomeSpec) -> str | None:
     return f"custom:{spec.name}" if spec.kind in ("level", "binary") else None
 
 
+@keyword_options
 def derive_outcomes(data: pd.DataFrame, specs: Mapping[str, OutcomeSpec]) -> pd.DataFrame:
     """Return a copy of ``data`` with every custom outcome's column built from its source column.
 

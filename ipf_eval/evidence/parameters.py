@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from ipf_eval._defaults import CONTROL_GROUP, N_BOOT
+from ipf_eval._defaults import CONTROL_GROUP, N_BOOT, keyword_options
 from ipf_eval._params_io import ParamsModel, check_file_name, load_yaml, validate_model
 from ipf_eval.errors import ParameterError
 from ipf_eval.evidence.outcomes import OUTCOMES, CustomOutcome
@@ -54,17 +54,24 @@ class EstimatorParams(ParamsModel):
 
 
 class InstrumentCosts(ParamsModel):
-    """Programme costs in euro: the subsidy per supported firm and the agency's administrative cost."""
+    """Programme costs in euro: the subsidy per supported firm and the agency's administrative cost.
 
-    programme_cost_per_firm: float = Field(gt=0)
-    admin_cost_per_firm: float = Field(default=0.0, ge=0)
+    Both are finite numbers: YAML's ``.inf`` and ``.nan`` are refused (a cost-effectiveness ratio of an
+    infinite or missing cost is not a number anyone can use).
+    """
+
+    programme_cost_per_firm: float = Field(gt=0, allow_inf_nan=False)
+    admin_cost_per_firm: float = Field(default=0.0, ge=0, allow_inf_nan=False)
 
 
 class CostOverride(ParamsModel):
-    """A country's own programme costs for one instrument; a key left out keeps the instrument's value."""
+    """A country's own programme costs for one instrument; a key left out keeps the instrument's value.
 
-    programme_cost_per_firm: float | None = Field(default=None, gt=0)
-    admin_cost_per_firm: float | None = Field(default=None, ge=0)
+    As in :class:`InstrumentCosts`, a cost given is a finite number.
+    """
+
+    programme_cost_per_firm: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    admin_cost_per_firm: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _not_empty(self) -> CostOverride:
@@ -113,6 +120,7 @@ class InstrumentParams(ParamsModel):
         return self.primary_outcome or self.outcomes[0]
 
 
+@keyword_options
 def load_instrument_file(path: Path | str) -> InstrumentParams:
     """Read and validate an instrument file; its ``name`` must match the file name.
 
@@ -137,6 +145,7 @@ def load_instrument_file(path: Path | str) -> InstrumentParams:
     return params
 
 
+@keyword_options
 def as_instrument(instrument: InstrumentParams | Mapping[str, Any] | str | Path) -> InstrumentParams:
     """Return validated instrument parameters from a model, a mapping of values or an instrument file.
 
@@ -169,6 +178,7 @@ class ProgrammeCosts:
         return self.programme_cost_per_firm + self.admin_cost_per_firm
 
 
+@keyword_options
 def programme_costs(
     instrument: InstrumentParams,
     costs: CostOverride | InstrumentCosts | Mapping[str, float] | None = None,

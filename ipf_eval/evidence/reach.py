@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.disclosure import ProtectedTable, protect_table
 from ipf_eval.errors import DataError, SpecificationError
 
 __all__ = ["APPLICATION_COLUMNS", "ReachSummary", "applications_from_file", "population_mix", "reach_summary"]
 
 
+@keyword_options
 def population_mix(population: pd.DataFrame, *, idname: str = "firm_id",
                    size_column: str = "size_class") -> pd.Series:
     """Shares of firms by size class (each firm counted once, by its first observed size class).
@@ -54,6 +56,7 @@ _YES = frozenset({"1", "1.0", "yes", "y", "true", "t", "granted", "accepted", "a
 _NO = frozenset({"0", "0.0", "no", "n", "false", "f", "rejected", "refused", "declined"})
 
 
+@keyword_options
 def applications_from_file(frame: pd.DataFrame, *, where: str = "the applications") -> pd.DataFrame:
     """Turn an agency's applications (:data:`APPLICATION_COLUMNS`) into the form :func:`reach_summary` reads.
 
@@ -120,6 +123,7 @@ class ReachSummary:
     acceptance_rate: float
 
 
+@keyword_options
 def reach_summary(applications: pd.DataFrame, *, profile: str) -> ReachSummary:
     """Tabulate applications by call year and summarise decision times and acceptance.
 

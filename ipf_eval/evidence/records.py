@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval._files import atomic_write_json
 from ipf_eval.errors import EvidenceSchemaError
 from ipf_eval.evidence.instrument_evidence import InstrumentEvidence
@@ -34,6 +35,7 @@ __all__ = ["evidence_frame", "evidence_table", "read_evidence", "read_evidence_c
 _REQUIRED = ("schema", "schema_version", "country", "instrument", "design", "tables")
 
 
+@keyword_options
 def validate_record(record: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
     """Check an evidence record's identifiers and validate each of its tables.
 
@@ -92,6 +94,7 @@ def _table_frame(name: str, rows: Any, at: str) -> pd.DataFrame:
     return validate_table(name, pd.DataFrame(rows), where=at.removeprefix(" in "))
 
 
+@keyword_options
 def write_evidence(path: str | Path, evidence: InstrumentEvidence | Mapping[str, Any]) -> Path:
     """Write one evidence record atomically (validated first).
 
@@ -119,6 +122,7 @@ def write_evidence(path: str | Path, evidence: InstrumentEvidence | Mapping[str,
     return target
 
 
+@keyword_options
 def read_evidence(folder: str | Path, *, country: str | None = None) -> list[dict[str, Any]]:
     """Read and validate every evidence record in ``folder`` (sorted by file name), optionally one country's.
 
@@ -140,6 +144,7 @@ def read_evidence(folder: str | Path, *, country: str | None = None) -> list[dic
     return records
 
 
+@keyword_options
 def evidence_table(records: Sequence[Mapping[str, Any]], name: str) -> pd.DataFrame:
     """Concatenate one table of several evidence records, validated by its schema.
 
@@ -172,6 +177,7 @@ def evidence_table(records: Sequence[Mapping[str, Any]], name: str) -> pd.DataFr
     return frame
 
 
+@keyword_options
 def read_evidence_csv(path: str | Path) -> pd.DataFrame:
     """Read ``evidence.csv`` back into the typed ``estimates`` table.
 
@@ -196,6 +202,7 @@ def read_evidence_csv(path: str | Path) -> pd.DataFrame:
     return validate_table("estimates", frame, where=str(path))
 
 
+@keyword_options
 def evidence_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per estimate of every record: the rows of ``evidence.csv`` (the ``estimates`` table)."""
     return evidence_table(records, "estimates")

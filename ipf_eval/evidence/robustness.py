@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.data.contract import ValidatedPanel
 from ipf_eval.did import AttGtResult, BaconResult, aggregate, bacon_decomposition, twfe
 from ipf_eval.errors import DataWarning, IpfEvalError
@@ -55,6 +56,7 @@ class TwfeComparison:
     errors: tuple[str, ...] = ()
 
 
+@keyword_options
 def twfe_comparison(checked: ValidatedPanel, *, outcome: str, callaway_santanna: dict[str, Any],
                     alpha: float, idname: str = "firm_id", tname: str = "year",
                     gname: str = "first_support_year") -> TwfeComparison:
@@ -147,6 +149,7 @@ def _note(w: warnings.WarningMessage) -> str:
     return f"{w.category.__name__}: {w.message}"
 
 
+@keyword_options
 def matched_did_by_cohort(checked: ValidatedPanel, result: AttGtResult, *, outcome: str,
                           covariates: Sequence[str], control_group: str, min_firms: int, profile: str,
                           alpha: float, estimator_label: str, idname: str = "firm_id", tname: str = "year",

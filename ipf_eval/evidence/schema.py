@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.errors import EvidenceSchemaError
 from ipf_eval.evidence.grading import CHECKS
 from ipf_eval.evidence.outcomes import OUTCOME_KINDS
@@ -231,6 +232,7 @@ def _schema(name: str) -> pa.DataFrameSchema:
     return TABLES[name]
 
 
+@keyword_options
 def empty_table(name: str) -> pd.DataFrame:
     """Return an empty table with the columns and dtypes of evidence table ``name``.
 
@@ -257,6 +259,7 @@ def _describe(name: str, exc: pa.errors.SchemaErrors, where: str) -> str:
             + "; ".join(parts) + "; re-run the evaluation with this version of ipf_eval, or fix the table")
 
 
+@keyword_options
 def validate_table(name: str, frame: pd.DataFrame, *, where: str = "") -> pd.DataFrame:
     """Validate (and coerce to the declared dtypes) one evidence table.
 

@@ -120,6 +120,7 @@ def multiplier_draws(
                                 covariance=covariance)
 
 
+@keyword_options
 def draws_from_influence(
     inf_func: FloatArray,
     *,
@@ -157,6 +158,7 @@ def draws_from_influence(
     return out / float(n)
 
 
+@keyword_options
 def gaussian_draws(covariance: FloatArray, *, n_boot: int, seed: int) -> FloatArray:
     r"""Return ``n_boot`` draws of :math:`N(0, \Sigma)` (the ``"gaussian"`` multipliers' exact law)."""
     rng = np.random.default_rng(seed)
@@ -165,6 +167,7 @@ def gaussian_draws(covariance: FloatArray, *, n_boot: int, seed: int) -> FloatAr
     return np.asarray(rng.standard_normal((n_boot, covariance.shape[0])) @ root.T)
 
 
+@keyword_options
 def multiplier_block_sums(
     values: list[FloatArray], bounds: tuple[tuple[int, int], ...], *, n_boot: int, seed: int, kind: str
 ) -> list[FloatArray]:

@@ -105,6 +105,7 @@ class HasInfluence(Protocol):
         ...
 
 
+@keyword_options
 def check_influence(
     inf_func: object, cluster: object, *, function: str
 ) -> tuple[FloatArray, NDArray[np.intp] | None]:
@@ -227,6 +228,7 @@ def if_standard_errors(inf_func: FloatArray, cluster: NDArray[np.intp] | None = 
     return _if_standard_errors(mat, codes)
 
 
+@keyword_options
 def block_covariance(inf_func: FloatArray, bounds: tuple[tuple[int, int], ...]) -> FloatArray:
     """Return ``inf_func.T @ inf_func / n**2`` summed over row blocks, each over the columns it touches.
 

@@ -25,7 +25,6 @@ message naming it while the others still count.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
 import json
@@ -35,13 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval._files import atomic_write_bytes, file_sha256
 from ipf_eval._version import __version__
 from ipf_eval.errors import EvidenceSchemaError, PipelineError
 from ipf_eval.evidence import SCHEMA_VERSION, evidence_frame, read_evidence, validate_record
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_VERSION", "Bundle", "BundleError", "SynthesisInput", "export_bundle",
-           "read_bundle", "synthesis_evidence", "synthesise_bundles"]
+           "prepare_forum_evidence", "primary_outcomes", "read_bundle", "synthesis_evidence"]
 
 #: The ``format`` of a bundle's manifest.
 BUNDLE_FORMAT = "ipf_eval.bundle"
@@ -66,6 +66,18 @@ class Bundle:
     records: tuple[Mapping[str, Any], ...]
     members: Mapping[str, bytes] = field(repr=False, default_factory=dict)
 
+    @property
+    def left_out(self) -> tuple[tuple[str, str, bool], ...]:
+        """The evaluations its agency could not export (``run``, why, whether stale), from the manifest."""
+        rows = self.manifest.get("left_out") or []
+        return tuple((str(r.get("run", "")), str(r.get("reason", "")), bool(r.get("stale")))
+                     for r in rows if isinstance(r, Mapping))
+
+    def left_out_lines(self, *, stale: bool = True) -> list[str]:
+        """One line per evaluation left out of the bundle (``stale=False``: not those with stale evidence)."""
+        return [f"{self.path.name}: {why}; that evaluation is not in the bundle"
+                for _, why, is_stale in self.left_out if stale or not is_stale]
+
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -89,7 +101,29 @@ def _load_manifest(work_dir: Path) -> dict[str, Any]:
     return dict(runs)
 
 
-def export_bundle(plan: Any, country: str, *, out: Path | str | None = None) -> Path:
+def _run_problems(runs: Sequence[Any], manifest: Mapping[str, Any],
+                  records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, bool]]:
+    """Map each run that cannot be exported to ``(why, stale)``: never run, failed, or stale evidence."""
+    problems: dict[str, tuple[str, bool]] = {}
+    stale = {f"{r['country']}/{r['instrument']}" for r in records if r.get("stale")}
+    have = {f"{r['country']}/{r['instrument']}" for r in records}
+    for run in runs:
+        entry = manifest.get(run.run_id)
+        if entry is None:
+            problems[run.run_id] = (f"{run.run_id} was never run", False)
+        elif entry.get("status") != "ok":
+            reason = str(entry.get("error", "")).splitlines()[0] if entry.get("error") else "failed"
+            kind = "did not pass the output disclosure scan" if "disclosure scan" in reason else "failed"
+            problems[run.run_id] = (f"{run.run_id} {kind} ({reason[:200]})", run.run_id in stale)
+        elif run.run_id in stale:
+            problems[run.run_id] = (f"the evidence of {run.run_id} is stale (its latest run failed)", True)
+        elif run.kind == "instrument" and run.run_id not in have:
+            problems[run.run_id] = (f"{run.run_id} has no evidence record", False)
+    return problems
+
+
+@keyword_options
+def export_bundle(plan: Any, country: str, *, out: Path | str | None = None, partial: bool = False) -> Path:
     """Write one country's evidence bundle from a finished run (one zip; see the module docstring).
 
     Parameters
@@ -100,17 +134,23 @@ def export_bundle(plan: Any, country: str, *, out: Path | str | None = None) -> 
         The country code.
     out
         The zip to write (default ``<output_dir>/bundles/<CC>.zip``).
+    partial
+        Leave out the instrument evaluations that cannot be exported (failed, stale or never run) instead of
+        refusing the whole country; each is listed, with the reason, in the manifest's ``left_out``, which
+        the synthesis shows.  At least one evaluation must remain.
 
     Returns
     -------
     pathlib.Path
-        The bundle written (atomically).
+        The bundle written (atomically).  The same finished run gives the same bytes: every time stamp in
+        the bundle is when its evidence was made, not when it was exported.
 
     Raises
     ------
     BundleError
         If the country is not in the plan, one of its runs failed, was never run, is stale, or did not pass
-        the output disclosure scan, or its evidence record is missing or invalid.
+        the output disclosure scan (with ``partial``: if none of its evaluations can be exported), or its
+        evidence record is missing or invalid.
     """
     from ipf_eval.pipeline.summary import findings_rows
 
@@ -118,49 +158,42 @@ def export_bundle(plan: Any, country: str, *, out: Path | str | None = None) -> 
         raise BundleError(f"country {country!r} is not in the batch ({sorted(plan.countries)!r})")
     runs = [r for r in plan.runs if r.country == country and r.kind in ("instrument", "country")]
     manifest = _load_manifest(plan.work_dir)
-    problems = []
-    for run in runs:
-        entry = manifest.get(run.run_id)
-        if entry is None:
-            problems.append(f"{run.run_id} was never run")
-        elif entry.get("status") != "ok":
-            reason = str(entry.get("error", "")).splitlines()[0] if entry.get("error") else "failed"
-            kind = "did not pass the output disclosure scan" if "disclosure scan" in reason else "failed"
-            problems.append(f"{run.run_id} {kind} ({reason[:200]})")
-    records = [r for r in read_evidence(plan.evidence_dir, country=country)]
-    stale = [f"{r['country']}/{r['instrument']}" for r in records if r.get("stale")]
-    if stale:
-        problems.append(f"the evidence of {', '.join(stale)} is stale (its latest run failed)")
-    wanted = {r.instrument for r in runs if r.kind == "instrument"}
-    missing = sorted(wanted - {str(r["instrument"]) for r in records})
-    if missing and not problems:
-        problems.append(f"no evidence record for {missing!r}")
-    if problems:
-        raise BundleError(f"cannot export {country}: " + "; ".join(problems) + "; re-run it (ipf-eval render "
-                          f"--only {country}) and export again")
+    all_records = list(read_evidence(plan.evidence_dir, country=country))
+    problems = _run_problems(runs, manifest, all_records)
+    left_out = {run_id: why for run_id, why in problems.items()
+                if partial and any(r.run_id == run_id and r.kind == "instrument" for r in runs)}
+    refused = {run_id: why for run_id, why in problems.items() if run_id not in left_out}
+    kept_runs = [r for r in runs if r.run_id not in left_out]
+    if refused or not any(r.kind == "instrument" for r in kept_runs):
+        lines = [why for why, _ in (refused or left_out).values()]
+        raise BundleError(f"cannot export {country}: " + "; ".join(lines or ["it has no evaluation"])
+                          + f"; re-run it (ipf-eval render --only {country}) and export again")
+    wanted = {r.instrument for r in kept_runs if r.kind == "instrument"}
+    records = [r for r in all_records if r["instrument"] in wanted]
 
     members: dict[str, bytes] = {}
     for rec in sorted(records, key=lambda r: str(r["instrument"])):
         members[f"evidence/{country}__{rec['instrument']}.json"] = _json_bytes(rec)
     members["audit.json"] = _json_bytes({
-        r.run_id: {"status": manifest[r.run_id]["status"], "finished": manifest[r.run_id].get("finished", ""),
-                   "disclosure_profile": r.disclosure_profile, "output_scan": "passed"} for r in runs})
+        r.run_id: {"status": manifest[r.run_id]["status"], "created": manifest[r.run_id].get("created", ""),
+                   "disclosure_profile": r.disclosure_profile, "output_scan": "passed"} for r in kept_runs})
     frame = evidence_frame(records)
     primaries = {(country, name): plan.instruments[name].primary for name in sorted(wanted)}
     members["summaries.json"] = _json_bytes(findings_rows(frame, primaries).to_dict(orient="records"))
     delivery = [row for rec in records for row in (rec.get("tables") or {}).get("delivery", [])]
     members["delivery.json"] = _json_bytes(delivery)
-    data_files = sorted({p for r in runs for p in r.data_files})
+    data_files = sorted({p for r in kept_runs for p in r.data_files})
     members["inputs.json"] = _json_bytes({p.name: file_sha256(p) if p.is_file() else "missing"
                                           for p in data_files})
-    params_files = sorted({p for r in runs for p in r.param_files if p.is_file()})
+    params_files = sorted({p for r in kept_runs for p in r.param_files if p.is_file()})
     for p in params_files:
         members[f"params/{p.parent.name}/{p.name}" if p.parent.name in ("countries", "instruments")
                 else f"params/{p.name}"] = p.read_bytes()
-    created = max((str(manifest[r.run_id].get("finished", "")) for r in runs), default="")
+    created = max((str(manifest[r.run_id].get("created", "")) for r in kept_runs), default="")
     head = {"format": BUNDLE_FORMAT, "bundle_version": BUNDLE_VERSION, "country": country,
             "package_version": __version__, "schema_version": SCHEMA_VERSION, "run_date": created,
-            "exported": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "left_out": [{"run": run_id, "reason": why, "stale": stale}
+                         for run_id, (why, stale) in sorted(left_out.items())],
             "members": {name: _sha(data) for name, data in sorted(members.items())}}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -181,6 +214,7 @@ def _firm_level(obj: Any) -> bool:
     return False
 
 
+@keyword_options
 def read_bundle(path: Path | str) -> Bundle:
     """Read and validate one bundle.
 
@@ -268,13 +302,18 @@ def read_bundle(path: Path | str) -> Bundle:
 
 @dataclass(frozen=True)
 class SynthesisInput:
-    """The records of the accepted bundles, and one line per bundle left out, with the reason."""
+    """The records of the accepted bundles, and one line per bundle (or evaluation) left out, with the reason.
+
+    ``rejected`` lists the bundles that could not be used, then the evaluations that the accepted bundles'
+    agencies left out (:func:`export_bundle` with ``partial``).
+    """
 
     records: tuple[Mapping[str, Any], ...]
     accepted: tuple[Bundle, ...]
     rejected: tuple[str, ...]
 
 
+@keyword_options
 def synthesis_evidence(paths: Sequence[Path | str]) -> SynthesisInput:
     """Validate each bundle and gather the records of those accepted (a bad bundle never stops the rest).
 
@@ -298,64 +337,78 @@ def synthesis_evidence(paths: Sequence[Path | str]) -> SynthesisInput:
             continue
         kept.append(group[0])
     records = tuple(rec for b in kept for rec in b.records)
+    rejected += [line for b in kept for line in b.left_out_lines()]
     return SynthesisInput(records, tuple(kept), tuple(rejected))
 
 
-def _notebooks_dir(notebooks: Path | str | None) -> Path:
-    if notebooks is not None:
-        return Path(notebooks).resolve()
-    source_tree = Path(__file__).resolve().parents[2] / "notebooks"
-    return source_tree if (source_tree / "synthesis.ipynb").is_file() else Path.cwd() / "notebooks"
+@keyword_options
+def primary_outcomes(bundles: Sequence[Bundle], *, first: str | None = None) -> dict[str, str]:
+    """Return each instrument's primary outcome from the instrument files the bundles carry.
+
+    Evidence records do not say which outcome is an instrument's primary one; its instrument file does, and
+    every bundle carries the files it was made with.  Where bundles disagree, the bundle of country
+    ``first`` (a twin's source) wins, then the countries in alphabetical order.  An instrument file that does
+    not validate is skipped.
+    """
+    import yaml
+    from pydantic import ValidationError
+
+    from ipf_eval.evidence import InstrumentParams
+
+    primaries: dict[str, str] = {}
+    for bundle in sorted(bundles, key=lambda b: (b.country != first, b.country)):
+        for name, data in sorted(bundle.members.items()):
+            if not (name.startswith("params/instruments/") and name.endswith(".yaml")):
+                continue
+            try:
+                inst = InstrumentParams.model_validate(yaml.safe_load(data))
+            except (ValidationError, yaml.YAMLError, TypeError):
+                continue
+            primaries.setdefault(inst.name, inst.primary)
+    return primaries
 
 
-def synthesise_bundles(paths: Sequence[Path | str], *, out: Path | str, notebooks: Path | str | None = None,
-                       timeout: int = 1200) -> tuple[Path, SynthesisInput]:
-    """Render the forum synthesis from evidence bundles alone (no batch file, no data).
+@keyword_options
+def prepare_forum_evidence(plan: Any) -> list[str]:
+    """Export every country's bundle and gather the synthesis's evidence from those bundles alone.
 
-    Parameters
-    ----------
-    paths
-        The bundles (zips from :func:`export_bundle`).
-    out
-        The folder to write ``synthesis.html`` into (and ``_bundles/evidence/``, the accepted records).
-    notebooks
-        The folder holding ``synthesis.ipynb`` (default: the project's ``notebooks/``).
-    timeout
-        Seconds per notebook cell.
+    The batch's synthesis goes through the same path as the forum's (:func:`synthesise_bundles`): each
+    country of the plan is exported with ``partial=True`` to ``<output_dir>/bundles/<CC>.zip`` (a country
+    that cannot be exported at all loses the bundle of an earlier run, so that no out-of-date bundle is sent
+    by mistake), the bundles are read back and validated, and their records are written to
+    ``plan.forum_evidence_dir``, which the synthesis notebook reads.  Evidence whose latest run failed
+    cannot travel in a bundle; the batch's own stale records are added, marked stale, so that the synthesis
+    lists them and, with the batch's ``include_stale``, uses them labelled.
 
     Returns
     -------
-    tuple
-        The page written and what was synthesised (:class:`SynthesisInput`: the bundles accepted and one
-        line per bundle left out).
-
-    Raises
-    ------
-    BundleError
-        If no bundle could be used, or the synthesis notebook failed (the message says why).
+    list of str
+        One line per country or evaluation left out, with the reason (the synthesis lists them).
     """
     from ipf_eval.evidence import write_evidence
-    from ipf_eval.pipeline.runner import execute_run
 
-    found = synthesis_evidence(paths)
-    if not found.accepted:
-        raise BundleError("no bundle could be used: " + "; ".join(found.rejected))
-    target = Path(out).resolve()
-    evidence = target / "_bundles" / "evidence"
-    evidence.mkdir(parents=True, exist_ok=True)
-    for old in evidence.glob("*.json"):
+    left_out: list[str] = []
+    paths: list[Path] = []
+    for code in plan.countries:
+        target = plan.bundle_dir / f"{code}.zip"
+        try:
+            paths.append(export_bundle(plan, code, out=target, partial=True))
+        except BundleError as exc:
+            target.unlink(missing_ok=True)
+            left_out.append(str(exc))
+    found = synthesis_evidence(paths) if paths else SynthesisInput((), (), ())
+    inside = {line for b in found.accepted for line in b.left_out_lines()}
+    left_out += [r for r in found.rejected if r not in inside]  # bundles that could not be read back
+    left_out += [line for b in found.accepted for line in b.left_out_lines(stale=False)]
+    folder = plan.forum_evidence_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.json"):
         old.unlink()
+    have = set()
     for rec in found.records:
-        write_evidence(evidence / f"{rec['country']}__{rec['instrument']}.json", rec)
-    nb_dir = _notebooks_dir(notebooks)
-    task = {"run_id": "synthesis", "notebook": str(nb_dir / "synthesis.ipynb"),
-            "parameters": {"params": "", "evidence_dir": str(evidence), "left_out": list(found.rejected)},
-            "reuse_kernel": False, "executed": str(target / "_bundles" / "synthesis.ipynb"),
-            "failed": str(target / "_bundles" / "synthesis.failed.ipynb"),
-            "html": str(target / "synthesis.html"),
-            "evidence": None, "title": "Forum synthesis", "timeout": timeout, "cwd": str(nb_dir),
-            "disclosure_profile": "research_data_centre"}
-    result = execute_run(task)
-    if result["status"] != "ok":
-        raise BundleError(f"the synthesis notebook failed: {result['error']}")
-    return target / "synthesis.html", found
+        have.add((rec["country"], rec["instrument"]))
+        write_evidence(folder / f"{rec['country']}__{rec['instrument']}.json", rec)
+    for rec in read_evidence(plan.evidence_dir):
+        if rec.get("stale") and (rec["country"], rec["instrument"]) not in have:
+            write_evidence(folder / f"{rec['country']}__{rec['instrument']}.json", rec)
+    return left_out

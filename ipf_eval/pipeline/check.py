@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.data import validate_panel
 from ipf_eval.disclosure import WITHHELD_MESSAGE, get_profile, publishable_text
 from ipf_eval.errors import DataError, IpfEvalError, ParameterError, PipelineError, SpecificationError
@@ -319,6 +320,7 @@ class _Found:
 # ---------------------------------------------------------------------------------------------------------
 # check
 # ---------------------------------------------------------------------------------------------------------
+@keyword_options
 def check_project(batch_file: Path | str) -> CheckReport:
     """Check that a batch can run: every parameter file, the plan, and every agency data file it reads.
 
@@ -388,6 +390,7 @@ def check_project(batch_file: Path | str) -> CheckReport:
                        output_dir=output_dir)
 
 
+@keyword_options
 def data_problems(settings: BatchSettings, countries: Iterable[str]) -> tuple[Problem, ...]:
     """Open the data of the given countries and check them as :func:`check_project` does; return the problems.
 
@@ -690,6 +693,7 @@ def _check_code(code: object) -> str:
     return code
 
 
+@keyword_options
 def country_template(code: str) -> str:
     """Return the commented country-file template with ``code`` filled in.
 
@@ -703,6 +707,7 @@ def country_template(code: str) -> str:
     return text.replace(_TEMPLATE_CODE, code)
 
 
+@keyword_options
 def init_country(code: str, *, params_dir: Path | str = "params") -> InitResult:
     """Write ``<params_dir>/countries/<code>.yaml`` from the template and create ``data/<code>/``.
 

@@ -1,8 +1,9 @@
-"""Command line: ``ipf-eval render``, ``check``, ``init`` and ``refresh-notebooks``.
+"""Command line: ``ipf-eval render``, ``check``, ``init``, ``export``, ``synthesise``, ``twin`` and more.
 
 Exit codes: 0 success; 1 some runs failed (listed in the summary and in ``reports/index.html``);
-2 invalid parameters or data (``check``), or a refused ``init``; 3 the pipeline could not run
-(unwritable output folder, unreachable scheduler); 130 interrupted.
+2 invalid parameters or data (``check``), a refused ``init``, ``export`` or ``synthesise``, or a twin that
+cannot be estimated (``twin``: the message says why); 3 the pipeline could not run (unwritable output
+folder, unreachable scheduler); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval._files import atomic_write_text
 from ipf_eval.errors import BatchLockedError, ParameterError, PipelineError
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NOTEBOOKS", "main", "refresh_notebooks", "sync_notebook"]
 
-NOTEBOOKS = ("getting_started", "instrument_evaluation", "country_report", "synthesis",
+NOTEBOOKS = ("getting_started", "instrument_evaluation", "country_report", "synthesis", "forum_instrument",
              "michigan_training_grants")
 
 
@@ -66,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--country", required=True, metavar="CC")
     export.add_argument("--out", default=None, metavar="FILE",
                         help="the zip to write (default <output_dir>/bundles/CC.zip)")
+    export.add_argument("--partial", action="store_true",
+                        help="leave out the instrument evaluations that failed, are stale or never ran "
+                             "(listed in the bundle) instead of refusing the country")
     export.add_argument("--params", default="params/batch.yaml", metavar="FILE",
                         help="batch file of the run (default params/batch.yaml)")
     synth = sub.add_parser("synthesise", help="render the forum synthesis from evidence bundles alone")
@@ -73,6 +78,22 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", default="forum", metavar="DIR", help="output folder (default forum)")
     synth.add_argument("--notebooks", default=None, metavar="DIR",
                        help="folder holding synthesis.ipynb (default the project's notebooks/)")
+    twin = sub.add_parser("twin", help="estimate what an instrument evaluated in one country would achieve "
+                                       "in another country's mix of micro, small and medium firms")
+    twin.add_argument("--from", dest="source", required=True, metavar="CC",
+                      help="the country whose evaluation is copied")
+    twin.add_argument("--to", dest="target", required=True, metavar="DD",
+                      help="the country it would be copied to (its mix of firms)")
+    twin.add_argument("--instrument", required=True, metavar="NAME")
+    twin.add_argument("--outcome", default=None, metavar="O",
+                      help="the outcome (default: the instrument's primary outcome)")
+    evidence = twin.add_mutually_exclusive_group()
+    evidence.add_argument("--params", default=None, metavar="FILE",
+                          help="batch file whose evidence folder is read (default params/batch.yaml)")
+    evidence.add_argument("--bundles", nargs="+", default=None, metavar="ZIP",
+                          help="evidence bundles to read instead of a batch's evidence folder")
+    twin.add_argument("--out", default=None, metavar="FILE.html",
+                      help="also write a small standalone HTML page")
     refresh = sub.add_parser("refresh-notebooks",
                              help="sync notebooks/*.ipynb with their jupytext sources (*.py) and re-execute "
                                   "them")
@@ -83,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@keyword_options
 def sync_notebook(source: Path) -> nbformat.NotebookNode:
     """Read a notebook's jupytext source (``name.py``, percent format) as a notebook without outputs.
 
@@ -128,6 +150,7 @@ def _sync_sources(nb_dir: Path) -> None:
         atomic_write_text(path, nbformat.writes(fresh) + "\n")
 
 
+@keyword_options
 def refresh_notebooks(batch_file: Path, *, skip_batch: bool = False, timeout: int = 1800) -> int:
     """Sync the notebook pairs and re-run them, so their committed outputs come from one clean run.
 
@@ -192,6 +215,7 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM (batch schedulers, systemd) stops a batch as cleanly as Ctrl-C
 
 
+@keyword_options
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ipf-eval`` console script; returns the exit code.
 
@@ -219,13 +243,16 @@ def _data_problems(plan: Plan, params: str) -> list[str]:
 
 def _bundle_command(args: argparse.Namespace) -> int:
     """Run ``ipf-eval export`` or ``ipf-eval synthesise`` (:mod:`ipf_eval.pipeline.bundle`); 2 on refusal."""
-    from ipf_eval.pipeline.bundle import BundleError, export_bundle, synthesise_bundles
+    from ipf_eval.pipeline.bundle import BundleError, export_bundle, read_bundle
+    from ipf_eval.pipeline.forum_synthesis import synthesise_bundles
     from ipf_eval.pipeline.plan import build_plan
 
     try:
         if args.command == "export":
-            path = export_bundle(build_plan(args.params), args.country, out=args.out)
+            path = export_bundle(build_plan(args.params), args.country, out=args.out, partial=args.partial)
             print(f"bundle written: {path}")
+            for line in read_bundle(path).left_out_lines():
+                print(f"ipf-eval: left out: {line}", file=sys.stderr)
             return 0
         page, found = synthesise_bundles(args.bundles, out=args.out, notebooks=args.notebooks)
     except BundleError as exc:
@@ -238,11 +265,75 @@ def _bundle_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _twin_command(args: argparse.Namespace) -> int:
+    """Run ``ipf-eval twin``: print the twin's sentence and size classes; 2 when it cannot be estimated."""
+    from ipf_eval.errors import IpfEvalError
+    from ipf_eval.evidence import evidence_frame, evidence_table, read_evidence
+    from ipf_eval.pipeline import twin_report
+    from ipf_eval.pipeline.bundle import primary_outcomes, synthesis_evidence
+    from ipf_eval.pipeline.display import data_banner
+    from ipf_eval.pipeline.formatting import outcome_displays_of, use_outcomes
+    from ipf_eval.pipeline.plan import build_plan
+    from ipf_eval.synthesis import forum, twinning
+
+    records: Sequence[Mapping[str, Any]]
+    try:
+        if args.bundles:
+            found = synthesis_evidence(args.bundles)
+            for line in found.rejected:
+                print(f"ipf-eval: left out: {line}", file=sys.stderr)
+            records = found.records
+            primaries = primary_outcomes(found.accepted, first=args.source)
+            include_stale, where = False, "the bundles given"
+        else:
+            plan = build_plan(args.params or "params/batch.yaml")
+            records = read_evidence(plan.evidence_dir)
+            primaries = {name: inst.primary for name, inst in plan.instruments.items()}
+            include_stale, where = plan.batch.include_stale, str(plan.evidence_dir)
+        if not records:
+            print(f"ipf-eval: no evidence records in {where}: render the batch first (ipf-eval render) or "
+                  "pass --bundles", file=sys.stderr)
+            return 2
+        frame = evidence_frame(records)
+        use_outcomes(outcome_displays_of(frame))  # an agency's own outcomes, in their units
+        twin = twinning.twin_estimate(
+            evidence_table(records, "heterogeneity"), evidence_table(records, "population_mix"),
+            forum.headline_estimates(frame, include_stale=include_stale), source=args.source,
+            target=args.target, instrument=args.instrument, outcome=args.outcome, primary_outcomes=primaries)
+    except ParameterError as exc:
+        print(f"ipf-eval: invalid parameters: {exc}", file=sys.stderr)
+        return 2
+    except IpfEvalError as exc:
+        print(f"ipf-eval: {exc}", file=sys.stderr)
+        return 2
+    labels = {str(r["instrument"]): str(r["label"]) for r in records if r.get("label")}
+    label = labels.get(args.instrument)
+    banner = data_banner([twin.data_source])
+    if banner is not None:
+        print(repr(banner))
+    print(twin_report.twin_sentence(twin, label=label))
+    print()
+    print(twin_report.twin_detail(twin).frame.to_string(index=False))
+    for note in twin.notes:
+        print(f"Note: {note}.")
+    if args.out:
+        target = Path(args.out)
+        try:
+            atomic_write_text(target, twin_report.twin_page(twin, label=label))
+        except OSError as exc:
+            print(f"ipf-eval: cannot write {str(target)!r} ({exc})", file=sys.stderr)
+            return 3
+        print(f"page written: {target}")
+    return 0
+
+
 def _main(args: argparse.Namespace) -> int:
     from ipf_eval.pipeline.plan import build_plan
     from ipf_eval.pipeline.runner import run_batch
 
     try:
+        if args.command == "twin":
+            return _twin_command(args)
         if args.command in ("export", "synthesise"):
             return _bundle_command(args)
         if args.command == "check":

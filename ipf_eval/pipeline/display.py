@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.disclosure import publishable_text, run_identifiers
 
 __all__ = ["NOTE_LIMIT", "Banner", "NotebookReport", "Notes", "Table", "TechnicalAppendix", "Text",
@@ -128,6 +129,7 @@ class Banner:
         return f"SIMULATED DATA. {self.text}"
 
 
+@keyword_options
 def data_banner(sources: Iterable[str], *, agency: str = "") -> Banner | None:
     """Return the simulated-data banner for a page built from rows with these ``data_source`` values.
 
@@ -147,6 +149,7 @@ def data_banner(sources: Iterable[str], *, agency: str = "") -> Banner | None:
                   "evaluation of the agencies named. Read only the others as evidence.")
 
 
+@keyword_options
 def show(*items: Any) -> None:
     """Display each item in order (``None`` and empty :class:`Notes` are skipped)."""
     from IPython.display import display
@@ -168,6 +171,7 @@ _CATEGORY_WORDS: dict[str, str] = {
 }
 
 
+@keyword_options
 def reviewer_sentence(text: str) -> str:
     """Rewrite a warning (``"EstimationWarning: att_gt(): ..."``) as a sentence a reviewer can act on.
 
@@ -250,6 +254,7 @@ def _show_warning(message: Any, category: type[Warning], filename: str, lineno: 
 _ACTIVE: list[NotebookReport] = []
 
 
+@keyword_options
 def setup_notebook(*, figure_size: Sequence[float] = (7.0, 3.6)) -> NotebookReport:
     """Prepare the kernel for a report and return the object that numbers its figures.
 

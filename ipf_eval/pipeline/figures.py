@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.did import AggregateResult
 from ipf_eval.errors import DataError, SpecificationError
 
@@ -231,6 +232,7 @@ def _event_values(dynamic: Any, units: _Units, function: str) -> tuple[NDArray[n
     return dynamic.labels.astype(np.int64), est, lo, hi, f"{1.0 - dynamic.alpha:.0%}"
 
 
+@keyword_options
 def event_study_figure(dynamic: AggregateResult, *, outcome_label: str, scale: Scale = "log",
                        unit: str | None = None, band: bool = True, ax: Axes | None = None) -> MplFigure:
     r"""Plot an event study for readers who are not statisticians.
@@ -320,6 +322,7 @@ def event_study_figure(dynamic: AggregateResult, *, outcome_label: str, scale: S
     return _root(ax)
 
 
+@keyword_options
 def event_study_alt(dynamic: AggregateResult, *, outcome_label: str, scale: Scale = "log",
                     unit: str | None = None) -> str:
     """Describe an event-study figure in one sentence, for its alt text.
@@ -391,6 +394,7 @@ def _forest_inputs(rows: Any, pooled: Any, label_col: str, function: str
     return labels, values, pool
 
 
+@keyword_options
 def forest_figure(rows: pd.DataFrame, *, pooled: Mapping[str, float] | pd.Series | None = None,
                   label_col: str = "country", outcome_label: str, scale: Scale = "log",
                   unit: str | None = None, pooled_label: str = "All countries (pooled)", alpha: float = 0.05,
@@ -464,6 +468,7 @@ def forest_figure(rows: pd.DataFrame, *, pooled: Mapping[str, float] | pd.Series
     return _root(ax)
 
 
+@keyword_options
 def forest_alt(rows: pd.DataFrame, *, pooled: Mapping[str, float] | pd.Series | None = None,
                label_col: str = "country", outcome_label: str, scale: Scale = "log", unit: str | None = None,
                alpha: float = 0.05) -> str:
@@ -605,6 +610,7 @@ def _headline_inputs(rows: Any, labels: Mapping[str, str] | None, alpha: Any, fu
     return replace(out, panels={s: out.panels[s] for s in _PANELS if s in out.panels})
 
 
+@keyword_options
 def headline_effects_figure(rows: pd.DataFrame, *, labels: Mapping[str, str] | None = None,
                             alpha: float = 0.05) -> MplFigure:
     """Plot each instrument's headline effect on each outcome, one panel per unit, for non-statisticians.
@@ -697,6 +703,7 @@ def headline_effects_figure(rows: pd.DataFrame, *, labels: Mapping[str, str] | N
     return fig
 
 
+@keyword_options
 def headline_effects_alt(rows: pd.DataFrame, *, labels: Mapping[str, str] | None = None,
                          alpha: float = 0.05) -> str:
     """Describe a headline-effects figure for its alt text: every charted estimate with its interval.

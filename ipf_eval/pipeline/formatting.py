@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.errors import SpecificationError
 
 __all__ = ["COLUMN_LABELS", "MINUS", "MISSING", "OUTCOME_DISPLAY", "EffectInUnits", "OutcomeDisplay",
@@ -118,6 +119,7 @@ def _euro_body(x: float, *, plus: bool = False) -> str:
     return f"{sign}EUR {body}"
 
 
+@keyword_options
 def count(n: Any, *, missing: str = MISSING) -> str:
     """Write a count as a whole number with thousands separators: ``count(np.int64(1471)) == "1,471"``.
 
@@ -139,6 +141,7 @@ def count(n: Any, *, missing: str = MISSING) -> str:
     return _signed(Decimal(round(v)), 0)
 
 
+@keyword_options
 def euro(x: Any, *, missing: str = MISSING) -> str:
     """Write an amount in euro, rounded to the precision a reader needs.
 
@@ -157,6 +160,7 @@ def euro(x: Any, *, missing: str = MISSING) -> str:
     return missing if f is None else _euro_body(f)
 
 
+@keyword_options
 def percent(x: Any, *, decimals: int = 1, missing: str = MISSING) -> str:
     """Write a fraction as a percentage with ``decimals`` decimals: ``percent(0.025) == "2.5 %"``.
 
@@ -170,6 +174,7 @@ def percent(x: Any, *, decimals: int = 1, missing: str = MISSING) -> str:
     return missing if f is None else f"{_signed(_dec(f).scaleb(2), decimals)} %"
 
 
+@keyword_options
 def points(x: Any, *, decimals: int = 1, missing: str = MISSING) -> str:
     """Write a difference of shares in percentage points: ``points(0.012) == "1.2 percentage points"``.
 
@@ -188,6 +193,7 @@ def points(x: Any, *, decimals: int = 1, missing: str = MISSING) -> str:
     return f"{body} percentage {'point' if body.lstrip(MINUS) == '1' else 'points'}"
 
 
+@keyword_options
 def p_value(p: Any, *, missing: str = MISSING) -> str:
     """Write a p-value: ``"< 0.001"`` below 0.001, otherwise three decimals (``"0.042"``, ``"1.000"``).
 
@@ -208,12 +214,14 @@ def p_value(p: Any, *, missing: str = MISSING) -> str:
     return "< 0.001" if f < 0.001 else _signed(_dec(min(f, 1.0)), 3)
 
 
+@keyword_options
 def p_text(p: Any) -> str:
     """Write a p-value in a sentence: ``"p < 0.001"`` or ``"p = 0.042"`` (rules of :func:`p_value`)."""
     shown = p_value(p)
     return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
 
 
+@keyword_options
 def number(x: Any, *, digits: int = 3, missing: str = MISSING) -> str:
     """Write a figure with ``digits`` significant digits, never in scientific notation.
 
@@ -268,6 +276,7 @@ def _parts(e: EffectInUnits) -> tuple[str, str]:
     return fmt(e.value) + suffix, f"{label} {fmt(e.low)} to {fmt(e.high)}{suffix}"
 
 
+@keyword_options
 def effect_in_units(estimate: float, ci_low: float, ci_high: float, *, scale: str, unit: str = "",
                     alpha: float = 0.05) -> EffectInUnits:
     r"""Turn an estimate and its interval into the units people use.
@@ -327,6 +336,7 @@ def effect_in_units(estimate: float, ci_low: float, ci_high: float, *, scale: st
     return replace(draft, text=f"{value} ({interval})")
 
 
+@keyword_options
 def effect_sentence(subject: str, outcome_label: str, effect: EffectInUnits, *, significant: bool,
                     horizon: str = "") -> str:
     """Write one plain-English sentence: the effect, its interval, whether it is told from zero.
@@ -398,6 +408,7 @@ OUTCOME_DISPLAY: Mapping[str, OutcomeDisplay] = MappingProxyType({
 _CUSTOM: dict[str, OutcomeDisplay] = {}
 
 
+@keyword_options
 def use_outcomes(displays: Mapping[str, OutcomeDisplay]) -> None:
     """Set the agency's own outcomes (``custom_outcomes``) that :func:`outcome_display` knows.
 
@@ -423,6 +434,7 @@ def use_outcomes(displays: Mapping[str, OutcomeDisplay]) -> None:
 _KIND_SCALE: Mapping[str, Scale] = {"log": "log", "level": "level", "share": "share", "binary": "share"}
 
 
+@keyword_options
 def outcome_displays_of(rows: pd.DataFrame) -> dict[str, OutcomeDisplay]:
     """Return the display of every custom outcome in evidence rows (columns ``outcome_label/kind/unit``).
 
@@ -449,6 +461,7 @@ def outcome_displays_of(rows: pd.DataFrame) -> dict[str, OutcomeDisplay]:
     return out
 
 
+@keyword_options
 def outcome_display(name: str) -> OutcomeDisplay:
     """Return how outcome ``name`` is shown (:data:`OUTCOME_DISPLAY`, then :func:`use_outcomes`).
 
@@ -522,6 +535,7 @@ COLUMN_LABELS: Mapping[str, str] = MappingProxyType({
 })
 
 
+@keyword_options
 def column_label(name: str) -> str:
     """Return a table column's header in words.
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.pipeline import formatting as fmt
 from ipf_eval.pipeline.display import Table, Text
 from ipf_eval.pipeline.summary import Section, money
@@ -49,6 +50,7 @@ UNITS: Mapping[str, str] = {"job": "jobs", "euro_rd": "euro of R&D", "exporter":
                             "euro_equity": "euro of equity raised"}
 
 
+@keyword_options
 def units_words(cost_unit: str) -> str:
     """Return a cost unit in the plural, e.g. ``"jobs"`` (an agency's own: :func:`summary.cost_label`)."""
     if cost_unit.startswith("custom:"):
@@ -58,6 +60,7 @@ def units_words(cost_unit: str) -> str:
     return UNITS.get(cost_unit, cost_unit)
 
 
+@keyword_options
 def country_overview(records: Sequence[Mapping[str, Any]], *, country: str, country_name: str, agency: str,
                      context: str, instruments: Sequence[str], labels: Mapping[str, str]) -> list[Text]:
     """Return the country report's heading and which instruments have evidence."""
@@ -69,6 +72,7 @@ def country_overview(records: Sequence[Mapping[str, Any]], *, country: str, coun
     return out
 
 
+@keyword_options
 def side_by_side(headlines: pd.DataFrame, *, country_name: str, labels: Mapping[str, str]) -> list[object]:
     """Return the headline estimate of every instrument and outcome, and a warning when estimands differ."""
     if not len(headlines):
@@ -91,6 +95,7 @@ def side_by_side(headlines: pd.DataFrame, *, country_name: str, labels: Mapping[
     return out
 
 
+@keyword_options
 def effects_plot(headlines: pd.DataFrame, *, country_name: str, labels: Mapping[str, str],
                  alpha: float = 0.05) -> tuple[Any, str, str] | None:
     """Return the headline effects' figure, alt text and caption (``None`` when no effect can be drawn).
@@ -131,6 +136,7 @@ def effects_plot(headlines: pd.DataFrame, *, country_name: str, labels: Mapping[
     return fig, alt, caption
 
 
+@keyword_options
 def country_recommendations(headlines: pd.DataFrame, records: Sequence[Mapping[str, Any]], *,
                             labels: Mapping[str, str]) -> Text:
     """One bullet per evaluated instrument: its verdict and grades (:mod:`ipf_eval.synthesis.country`)."""
@@ -140,13 +146,16 @@ def country_recommendations(headlines: pd.DataFrame, records: Sequence[Mapping[s
     return Text("\n".join(lines) if lines else "No evidence yet.")
 
 
+@keyword_options
 def left_out_text(left_out: Sequence[str]) -> list[Text]:
-    """List the evidence bundles the synthesis could not use, each with the reason."""
+    """List the countries, bundles and evaluations the synthesis could not use, each with the reason."""
     if not left_out:
         return []
-    return [Text("**Bundles left out:**\n\n" + "\n".join(f"- {_E(str(x))}" for x in left_out))]
+    return [Text("**Left out of this synthesis** (the evidence could not be exported or read):\n\n"
+                 + "\n".join(f"- {_E(str(x))}" for x in left_out))]
 
 
+@keyword_options
 def stale_text(records: Sequence[Mapping[str, Any]], *, included: bool) -> list[Text]:
     """Say which evaluations are out of date (their latest run failed) and whether the page used them."""
     from ipf_eval.pipeline.stale import stale_lines
@@ -160,6 +169,7 @@ def stale_text(records: Sequence[Mapping[str, Any]], *, included: bool) -> list[
     return [Text(f"**{head}**\n\n" + "\n".join(f"- {_E(x)}" for x in lines))]
 
 
+@keyword_options
 def selection_text(selection: FamilySelection) -> list[Text]:
     """How many headline estimates are pooled, and which were left out because they use another estimator."""
     kept = selection.kept
@@ -172,6 +182,7 @@ def selection_text(selection: FamilySelection) -> list[Text]:
     return out
 
 
+@keyword_options
 def pooled_table(pooled: PooledHeadlines) -> list[object]:
     """Return the random-effects pooled estimate per instrument and outcome."""
     notes = [Text(f"> {_E(e)}") for e in pooled.errors]
@@ -207,6 +218,7 @@ def _band_text(row: Mapping[Any, Any], outcome: str, low: str, high: str) -> str
     return band.text.split("interval ", 1)[-1].removesuffix(")")
 
 
+@keyword_options
 def transfer_table(matrix: TransferMatrix, *, labels: Mapping[str, str] | None = None) -> list[object]:
     """Return the predicted effect of each pooled instrument and outcome in each target country's SME mix.
 
@@ -238,6 +250,7 @@ def transfer_table(matrix: TransferMatrix, *, labels: Mapping[str, str] | None =
                           "size classes without an estimate, whose effect is then assumed like the others'")]
 
 
+@keyword_options
 def transfer_sentence(matrix: TransferMatrix | None, instrument: str, outcome: str) -> str:
     """Return a recommendation's clause: the effect predicted in each member's SME mix, or why none is.
 
@@ -264,6 +277,7 @@ def transfer_sentence(matrix: TransferMatrix | None, instrument: str, outcome: s
     return text
 
 
+@keyword_options
 def ranked_table(ranked: pd.DataFrame, *, top: int = 10) -> list[object]:
     """Return the ranked recommendations and the wording of the first ``top``."""
     cols = ["rank", "instrument", "outcome", "estimator", "verdict", "k", "effect", "variation", "min_grade",
@@ -285,6 +299,7 @@ def ranked_table(ranked: pd.DataFrame, *, top: int = 10) -> list[object]:
                            for r in ranked.head(top).to_dict(orient="records")))]
 
 
+@keyword_options
 def in_units(rows: pd.DataFrame, *, alpha: float = 0.05) -> list[str]:
     """Return each row's effect and interval in the units people use (percent, euro, percentage points)."""
     out = []
@@ -295,6 +310,7 @@ def in_units(rows: pd.DataFrame, *, alpha: float = 0.05) -> list[str]:
     return out
 
 
+@keyword_options
 def country_findings(headlines: pd.DataFrame, *, primaries: Mapping[str, str], labels: Mapping[str, str],
                      country: str) -> list[object]:
     """Return the country report's first section (``<section id="summary">``): a finding per instrument.
@@ -318,6 +334,7 @@ def country_findings(headlines: pd.DataFrame, *, primaries: Mapping[str, str], l
                   "it ran), its evidence grade, cost per outcome and the verdict of the country rules")]
 
 
+@keyword_options
 def heterogeneity_words(i2: float) -> str:
     """Describe I² (a share) in words, after the Cochrane Handbook's rough guide."""
     if not np.isfinite(i2):
@@ -339,6 +356,7 @@ RANKING_RULE = ("Ranked by the strength of the verdict (works, promising, no evi
                 "significant results.")
 
 
+@keyword_options
 def recommendations_section(ranked: pd.DataFrame, *, top: int = 10,
                             transfer: TransferMatrix | None = None) -> Section:
     """Return the forum's recommendations, the synthesis' first section (``<section id="recommendations">``).
@@ -378,6 +396,7 @@ def recommendations_section(ranked: pd.DataFrame, *, top: int = 10,
     return Section("recommendations", "Recommendations for the forum", tuple(items), lead)
 
 
+@keyword_options
 def forest(kept: pd.DataFrame, pooled: PooledHeadlines, *, instrument: str,
            outcome: str) -> tuple[Any, str, str] | None:
     """Return one instrument and outcome's forest figure, alt text and caption (``None`` if not pooled).

@@ -13,6 +13,7 @@ import math
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.evidence import CHECKS, EvidenceGrade, InstrumentEvidence
 from ipf_eval.evidence.design_estimators import N_PERMUTATIONS
 from ipf_eval.pipeline.display import Table, Text
@@ -85,6 +86,7 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+@keyword_options
 def level_meaning(grade: EvidenceGrade) -> str:
     """Return what a grade's level means, in one sentence (why it is below the design's level, if it is)."""
     if grade.level == grade.base_level and grade.design in LEVEL_MEANING:
@@ -113,6 +115,7 @@ def _placebo_text(ev: InstrumentEvidence) -> str:
             f"{' and '.join(parts)}: {verdict}.")
 
 
+@keyword_options
 def sensitivity_text(ev: InstrumentEvidence) -> str:
     """Return the sensitivity analysis of the primary outcome's headline, in words.
 
@@ -142,6 +145,7 @@ def sensitivity_text(ev: InstrumentEvidence) -> str:
             "analytic interval.")
 
 
+@keyword_options
 def grade_box(ev: InstrumentEvidence) -> list[object]:
     """Return the grade box: level and meaning, the required checks, and the sensitivity in words."""
     row = _headline(ev)
@@ -171,6 +175,7 @@ def grade_box(ev: InstrumentEvidence) -> list[object]:
     return [Text("\n".join(lines))]
 
 
+@keyword_options
 def grades_table(ev: InstrumentEvidence) -> list[object]:
     """Return every check of every headline's grade, with its figure and reason (for reviewers)."""
     rows = []

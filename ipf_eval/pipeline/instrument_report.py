@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.evidence import InstrumentEvidence
 from ipf_eval.pipeline.display import Table, Text
 from ipf_eval.pipeline.formatting import p_text
@@ -78,6 +79,7 @@ def _notes(ev: InstrumentEvidence, *steps: str) -> Text | None:
                 "appendix.</small>")
 
 
+@keyword_options
 def header(ev: InstrumentEvidence, names: ReportNames) -> Text:
     """Return the report's heading: country, instrument, agency, design, disclosure profile and context."""
     return Text(f"## {_E(names.country_name)} ({_E(ev.country)}): {_E(names.instrument_label)}\n\n"
@@ -85,6 +87,7 @@ def header(ev: InstrumentEvidence, names: ReportNames) -> Text:
                 f"Disclosure profile: `{_E(ev.disclosure_profile)}`.\n\n{_E(names.context)}")
 
 
+@keyword_options
 def data_section(ev: InstrumentEvidence, names: ReportNames) -> list[object]:
     """Firms, years and cohorts of the sample, and firms by size class (disclosure-protected)."""
     s = ev.sample
@@ -99,6 +102,7 @@ def data_section(ev: InstrumentEvidence, names: ReportNames) -> list[object]:
     return out
 
 
+@keyword_options
 def estimates_section(ev: InstrumentEvidence, names: ReportNames) -> list[object]:
     """Return the staggered DiD estimate of every outcome."""
     est = ev.instrument.estimator
@@ -113,6 +117,7 @@ def estimates_section(ev: InstrumentEvidence, names: ReportNames) -> list[object
                   f"{names.instrument_label}")]
 
 
+@keyword_options
 def design_section(ev: InstrumentEvidence) -> list[object]:
     """Return the design's own estimator (RCT or RDD), or why an open call has none."""
     d = ev.design_estimates
@@ -133,6 +138,7 @@ def design_section(ev: InstrumentEvidence) -> list[object]:
     return out
 
 
+@keyword_options
 def event_study_figure(ev: InstrumentEvidence, names: ReportNames) -> tuple[Any, str, str] | None:
     """Return the primary outcome's event-study figure, its alt text and caption (``None`` without one)."""
     from ipf_eval.pipeline import figures
@@ -147,6 +153,7 @@ def event_study_figure(ev: InstrumentEvidence, names: ReportNames) -> tuple[Any,
     return fig, alt, event_study_caption(ev, names)
 
 
+@keyword_options
 def rd_figure(ev: InstrumentEvidence, names: ReportNames) -> tuple[Any, str, str] | None:
     """Return a scored call's RD plot, its alt text and caption (``None`` without one)."""
     from matplotlib.figure import Figure as MplFigure
@@ -161,6 +168,7 @@ def rd_figure(ev: InstrumentEvidence, names: ReportNames) -> tuple[Any, str, str
     return fig, ev.rd_plot.alt_text(label=f"the one-year change in {label}"), rd_plot_caption(ev, names)
 
 
+@keyword_options
 def rd_plot_caption(ev: InstrumentEvidence, names: ReportNames) -> str:
     """Return the caption of the RD plot of a scored call's primary outcome (what it shows, in words)."""
     plot = ev.rd_plot
@@ -171,6 +179,7 @@ def rd_plot_caption(ev: InstrumentEvidence, names: ReportNames) -> str:
             "ipf_eval.discontinuity.rd_plot_data (rdrobust's rdplot, quantile-spaced bins).")
 
 
+@keyword_options
 def event_study_caption(ev: InstrumentEvidence, names: ReportNames) -> str:
     """Return the caption of the primary outcome's event-study figure."""
     from ipf_eval.pipeline.formatting import outcome_display
@@ -181,6 +190,7 @@ def event_study_caption(ev: InstrumentEvidence, names: ReportNames) -> str:
             "difference-in-differences (att_gt), aggregated by event time.")
 
 
+@keyword_options
 def pretrend_text(ev: InstrumentEvidence) -> Text | None:
     """Return the pre-trend check in words (``None`` without pre-periods)."""
     p = ev.pretrend
@@ -200,11 +210,13 @@ def pretrend_text(ev: InstrumentEvidence) -> Text | None:
                 f"pre_trends check {check.status}: {_E(check.reason)}.{wald}")
 
 
+@keyword_options
 def grade_section(ev: InstrumentEvidence) -> list[object]:
     """Return every check behind every headline's grade, with its figure and reason."""
     return [_notes(ev, "grade"), *grades_table(ev)]
 
 
+@keyword_options
 def robustness_section(ev: InstrumentEvidence) -> list[object]:
     """TWFE beside Callaway-Sant'Anna and, when they differ, the Goodman-Bacon decomposition."""
     r = ev.robustness
@@ -230,6 +242,7 @@ def robustness_section(ev: InstrumentEvidence) -> list[object]:
     return out
 
 
+@keyword_options
 def matched_section(ev: InstrumentEvidence) -> list[object]:
     """Callaway-Sant'Anna's ATT(g, g) and the matched DiD per support cohort."""
     m = ev.matched
@@ -267,6 +280,7 @@ def matched_section(ev: InstrumentEvidence) -> list[object]:
 _ESTIMATED_BY = {"rct": "the lottery", "rdd": "the scored call's discontinuity"}
 
 
+@keyword_options
 def heterogeneity_section(ev: InstrumentEvidence) -> list[object]:
     """Return each outcome's effect by size class, with the estimator of its headline, in units."""
     from ipf_eval.pipeline import formatting as fmt
@@ -289,6 +303,7 @@ def heterogeneity_section(ev: InstrumentEvidence) -> list[object]:
                   "standard errors; the forum reweights these to each member's SME mix")]
 
 
+@keyword_options
 def cost_section(ev: InstrumentEvidence) -> list[object]:
     """Input additionality (R&D per subsidy euro) and the cost per additional unit."""
     from IPython.display import HTML
@@ -323,6 +338,7 @@ def cost_section(ev: InstrumentEvidence) -> list[object]:
     return out
 
 
+@keyword_options
 def reach_section(ev: InstrumentEvidence, names: ReportNames) -> list[object]:
     """Applications by call year and delivery indicators."""
     r = ev.reach
@@ -336,6 +352,7 @@ def reach_section(ev: InstrumentEvidence, names: ReportNames) -> list[object]:
                                  f"days; {r.acceptance_rate:.0%} of applications accepted")]
 
 
+@keyword_options
 def findings(ev: InstrumentEvidence) -> Text:
     """Each outcome's DiD and design estimates in one line each, and the grade."""
     alpha = ev.instrument.estimator.alpha
@@ -357,6 +374,7 @@ def findings(ev: InstrumentEvidence) -> Text:
     return Text("\n".join(lines))
 
 
+@keyword_options
 def appendix(ev: InstrumentEvidence) -> list[object]:
     """Return the peer-review appendix: design, assumptions, diagnostics and the grade's reasons."""
     est = ev.instrument.estimator

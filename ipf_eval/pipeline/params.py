@@ -29,6 +29,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval._params_io import ParamsModel, StrictSafeLoader, check_file_name, load_yaml, validate_model
 from ipf_eval.data.readers import READ_OPTION_FORMATS, SUPPORTED_FORMATS
 from ipf_eval.errors import ParameterError
@@ -329,6 +330,7 @@ class BatchParams(ParamsModel):
         return self
 
 
+@keyword_options
 def load_batch_file(path: Path | str) -> BatchParams:
     """Read and validate a batch file.
 
@@ -343,6 +345,7 @@ def load_batch_file(path: Path | str) -> BatchParams:
     return params
 
 
+@keyword_options
 def load_country_file(path: Path | str) -> CountryParams:
     """Read and validate a country file; its ``code`` must match the file name (``NO.yaml``).
 
@@ -360,6 +363,7 @@ def load_country_file(path: Path | str) -> CountryParams:
 # ---------------------------------------------------------------------------------------------------------
 # Paths and notebook parameters
 # ---------------------------------------------------------------------------------------------------------
+@keyword_options
 def resolve_confined(value: str, *, root: Path, allowed: Sequence[Path], file: Path | str, key: str) -> Path:
     """Resolve a path from a parameter file and check it stays inside the project or a declared folder.
 
@@ -398,6 +402,7 @@ def resolve_confined(value: str, *, root: Path, allowed: Sequence[Path], file: P
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
 
 
+@keyword_options
 def check_plain(value: Any, *, where: str) -> None:
     """Check that ``value`` is made only of plain literals (str, int, float, bool, None, list, dict).
 
@@ -447,6 +452,7 @@ def notebook_parameter_names(notebook: Path) -> tuple[str, ...]:
     return tuple(papermill.inspect_notebook(str(notebook)).keys())
 
 
+@keyword_options
 def check_notebook_parameters(notebook: Path, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Check names and values before they reach papermill, and return a plain copy.
 

@@ -5,6 +5,8 @@ Layout of the output folder (``output_dir`` in the batch file, ``reports/`` by d
     reports/index.html                       the forum index: every run, its status and error
     reports/evidence.csv                     one row per estimate
     reports/synthesis.html                   the forum synthesis
+    reports/forum/<instrument>.html          one instrument across the agencies, and its peer review
+    reports/bundles/<CC>.zip                 each country's evidence bundle, which the synthesis reads
     reports/<case study>.html                Michigan case study, getting started
     reports/<CC>/index.html                  the country index
     reports/<CC>/country_report.html         the country report
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.errors import ParameterError
 from ipf_eval.pipeline.params import (
     BatchParams,
@@ -39,6 +42,7 @@ NOTEBOOK_FILES: dict[str, str] = {
     "instrument": "instrument_evaluation.ipynb",
     "country": "country_report.ipynb",
     "synthesis": "synthesis.ipynb",
+    "forum_instrument": "forum_instrument.ipynb",
 }
 
 #: Stage of each kind; a stage starts when the previous one has finished.
@@ -117,11 +121,22 @@ class Plan:
     runs: tuple[Run, ...] = field(default=())
     selected: frozenset[str] = field(default=frozenset())
 
+    @property
+    def bundle_dir(self) -> Path:
+        """Where the batch writes each country's evidence bundle (``<output_dir>/bundles``)."""
+        return self.output_dir / "bundles"
+
+    @property
+    def forum_evidence_dir(self) -> Path:
+        """The evidence the synthesis reads: the records of the bundles (``<work_dir>/forum_evidence``)."""
+        return self.work_dir / "forum_evidence"
+
     def stage(self, number: int) -> list[Run]:
         """Return the selected runs of one stage."""
         return [r for r in self.runs if r.stage == number and r.run_id in self.selected]
 
 
+@keyword_options
 def parse_only(only: str | None) -> tuple[str, str | None] | None:
     """Parse ``--only COUNTRY[/INSTRUMENT]``.
 
@@ -142,6 +157,7 @@ def parse_only(only: str | None) -> tuple[str, str | None] | None:
     return parts[0], (parts[1] if len(parts) == 2 else None)
 
 
+@keyword_options
 def build_plan(batch_file: Path | str, *, only: str | None = None, project_root: Path | None = None,
                notebooks_dir: Path | None = None) -> Plan:
     """Read and validate every parameter file and build the list of runs.
@@ -226,10 +242,23 @@ def build_plan(batch_file: Path | str, *, only: str | None = None, project_root:
         runs.append(Run(
             run_id="synthesis", kind="synthesis", title="Forum synthesis",
             notebook=nb_dir / NOTEBOOK_FILES["synthesis"],
-            parameters={"params": params, "evidence_dir": str(evidence_dir)},
+            parameters={"params": params, "evidence_dir": str(work_dir / "forum_evidence"), "left_out": []},
             executed=work_dir / "synthesis.ipynb", failed=work_dir / "synthesis.failed.ipynb",
             html=output_dir / "synthesis.html", param_files=all_files,
             disclosure_profile=_strictest(c.disclosure_profile for c in countries.values())))
+        evaluated = {i for c in countries.values() for i in c.instruments}
+        for name, inst in instruments.items():
+            if name not in evaluated:
+                continue
+            runs.append(Run(  # the agencies side by side and the peer review: part of the synthesis
+                run_id=f"forum/{name}", kind="synthesis", title=f"{inst.label} across the forum",
+                notebook=nb_dir / NOTEBOOK_FILES["forum_instrument"],
+                parameters={"params": params, "evidence_dir": str(work_dir / "forum_evidence"),
+                            "instrument": name, "left_out": []},
+                executed=work_dir / "forum" / f"{name}.ipynb",
+                failed=work_dir / "forum" / f"{name}.failed.ipynb",
+                html=output_dir / "forum" / f"{name}.html", param_files=all_files,
+                disclosure_profile=_strictest(c.disclosure_profile for c in countries.values())))
     for case in batch.case_studies:
         runs.append(Run(
             run_id=case, kind="case_study", title=case.replace("_", " ").capitalize(),

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.pipeline._io import atomic_write_text
 from ipf_eval.pipeline.records import evidence_frame, read_evidence
 
@@ -33,6 +34,7 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 """
 
 
+@keyword_options
 def notebook_to_html(notebook: str | Path, *, title: str) -> str:
     """Convert an executed notebook to a standalone HTML page without code cells or prompts.
 
@@ -138,6 +140,7 @@ def _findings_table(findings: pd.DataFrame | None, rows: Sequence[Mapping[str, A
     return "".join(out)
 
 
+@keyword_options
 def write_country_index(*, target: Path, country: str, country_name: str, agency: str,
                         rows: Sequence[Mapping[str, Any]], findings: pd.DataFrame | None = None) -> None:
     """Write ``reports/<CC>/index.html``.
@@ -165,6 +168,7 @@ def write_country_index(*, target: Path, country: str, country_name: str, agency
     atomic_write_text(target, _page(f"{country_name}: evaluation reports", "".join(body)))
 
 
+@keyword_options
 def write_forum_index(*, target: Path, rows: Sequence[Mapping[str, Any]],
                       countries: Sequence[tuple[str, str, Path]], evidence_csv: Path | None,
                       findings: pd.DataFrame | None = None) -> None:
@@ -220,6 +224,7 @@ def write_forum_index(*, target: Path, rows: Sequence[Mapping[str, Any]],
     atomic_write_text(runs_page, _page("Innovation policy forum: run log", "".join(log)))
 
 
+@keyword_options
 def write_evidence_csv(evidence_dir: Path, target: Path) -> int:
     """Collect every evidence record into ``evidence.csv`` (one row per estimate); return the row count."""
     records = read_evidence(evidence_dir) if evidence_dir.is_dir() else []

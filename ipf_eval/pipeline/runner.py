@@ -27,6 +27,7 @@ from typing import Any, Literal
 import pandas as pd
 
 import ipf_eval
+from ipf_eval._defaults import keyword_options
 from ipf_eval.disclosure.identifiers import IdentifierSet, identifier_set, output_text
 from ipf_eval.errors import BatchLockedError, IpfEvalError, PipelineError
 from ipf_eval.pipeline._io import (
@@ -163,6 +164,7 @@ def _disclosure_findings(page: str, profile: Any, *, identifiers: IdentifierSet 
             f"was not published: protect the table or text that shows it (ipf_eval.disclosure)")
 
 
+@keyword_options
 def execute_run(task: Mapping[str, Any]) -> dict[str, Any]:
     """Execute one notebook, render it and publish its outputs atomically.
 
@@ -594,6 +596,7 @@ def _on_complete(outcome: RunOutcome) -> None:
     """Run in the main process after each run completes (tests inject interrupts here)."""
 
 
+@keyword_options
 def run_batch(plan: Plan, *, workers: int | None = None, scheduler: str | None = None, resume: bool = False,
               timeout: int | None = None, progress: bool = True,
               reuse_kernels: bool | None = None) -> BatchReport:
@@ -686,7 +689,7 @@ def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bo
     try:
         for stage in (0, 1, 2):
             tasks, keys, created = [], {}, {}
-            for run in plan.stage(stage):
+            for run in _with_forum_evidence(plan, plan.stage(stage)):
                 keys[run.run_id] = _input_key(run, plan, library)
                 if resume and _up_to_date(run, manifest.get(run.run_id), keys[run.run_id]):
                     outcomes.append(RunOutcome(run.run_id, "skipped", notebook=str(run.executed)))
@@ -730,6 +733,24 @@ def _run_locked(plan: Plan, *, n_workers: int, scheduler: str | None, resume: bo
     return BatchReport(outcomes=tuple(outcomes), seconds=time.perf_counter() - start)
 
 
+def _with_forum_evidence(plan: Plan, runs: list[Run]) -> list[Run]:
+    """Before the synthesis runs: export every country's bundle and give it the bundles' evidence.
+
+    The batch's synthesis reads what the forum's would
+    (:func:`ipf_eval.pipeline.bundle.prepare_forum_evidence`); the countries and evaluations left out, with
+    the reasons, become its ``left_out`` parameter.
+    """
+    if not any(r.kind == "synthesis" for r in runs):
+        return runs
+    from dataclasses import replace
+
+    from ipf_eval.pipeline.bundle import prepare_forum_evidence
+
+    left_out = prepare_forum_evidence(plan)
+    return [replace(r, parameters={**r.parameters, "left_out": left_out}) if r.kind == "synthesis" else r
+            for r in runs]
+
+
 def _mark_stale(run: Run, previous: Mapping[str, Any] | None, *, error: str,
                 failed_at: str) -> dict[str, Any]:
     """Mark a failed run's earlier page and evidence stale (:mod:`ipf_eval.pipeline.stale`).
@@ -747,6 +768,7 @@ def _mark_stale(run: Run, previous: Mapping[str, Any] | None, *, error: str,
     return {"report_from": report_from if shown else ""}
 
 
+@keyword_options
 def write_indexes(plan: Plan, manifest: Mapping[str, Any]) -> None:
     """Write ``reports/index.html`` and every ``reports/<CC>/index.html`` from the manifest."""
     def row(run: Run, label: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.errors import DataError, ParameterError, SpecificationError
 from ipf_eval.evidence import InstrumentEvidence, evaluate_instrument
 from ipf_eval.evidence.outcomes import OutcomeSpec, outcome_specs
@@ -86,6 +87,7 @@ class BatchSettings:
         return self.countries[code]
 
 
+@keyword_options
 def batch_settings(params: str | Path) -> BatchSettings:
     """Read and validate the batch file, its country files and the instrument files they name.
 
@@ -189,6 +191,7 @@ class InstrumentRun:
                                    created=created or None, custom_outcomes=self.country.custom_outcomes)
 
 
+@keyword_options
 def instrument_run(params: str | Path, *, country: str, instrument: str) -> InstrumentRun:
     """Return the (country, instrument) of a batch file, validated.
 
@@ -225,6 +228,7 @@ def instrument_run(params: str | Path, *, country: str, instrument: str) -> Inst
 # ---------------------------------------------------------------------------------------------------------
 # An agency's own data: one load per country, for every instrument it runs and for `ipf-eval check`
 # ---------------------------------------------------------------------------------------------------------
+@keyword_options
 def load_country_data(settings: BatchSettings, country: str) -> EvaluationData:
     """Open a file-sourced country's data: its panel and, when the country file gives one, its applications.
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval._files import atomic_write_text
 from ipf_eval.disclosure import publishable_text
 
@@ -38,6 +39,7 @@ _BANNER = re.compile(r"<div id=['\"]" + STALE_ID + r"['\"].*?</div>", re.S)
 _MAX_ERROR = 300
 
 
+@keyword_options
 def stale_reason(error: str) -> str:
     """Return a failed run's error as one publishable line (disclosure-checked, at most 300 characters)."""
     first = next((line.strip() for line in str(error).splitlines() if line.strip()), "unknown error")
@@ -49,6 +51,7 @@ def _day(stamp: str) -> str:
     return str(stamp)[:10] if stamp else "an earlier run"
 
 
+@keyword_options
 def stale_banner(*, report_from: str, error: str) -> str:
     """Return the banner of a stale page: when the report shown was made and why the latest run failed."""
     when, why = html.escape(_day(report_from)), html.escape(stale_reason(error))
@@ -58,6 +61,7 @@ def stale_banner(*, report_from: str, error: str) -> str:
             "parameters.</div>")
 
 
+@keyword_options
 def mark_report_stale(page: Path, *, report_from: str, error: str) -> bool:
     """Put (or replace) the stale banner at the top of a published page; return whether there was one.
 
@@ -80,6 +84,7 @@ def mark_report_stale(page: Path, *, report_from: str, error: str) -> bool:
     return True
 
 
+@keyword_options
 def mark_evidence_stale(record_path: Path, *, failed_at: str, error: str) -> str | None:
     """Mark an earlier evidence record stale; return when it was made (``None``: there is none).
 
@@ -107,6 +112,7 @@ def mark_evidence_stale(record_path: Path, *, failed_at: str, error: str) -> str
     return created or str((record.get("provenance") or {}).get("created", ""))
 
 
+@keyword_options
 def stale_lines(records: Sequence[Mapping[str, Any]], *, included: bool) -> list[str]:
     """One line per stale evaluation: which, when its report was made, why the latest run failed.
 

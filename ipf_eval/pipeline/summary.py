@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.evidence import InstrumentEvidence
 from ipf_eval.pipeline import formatting as fmt
 from ipf_eval.pipeline.grade_box import level_meaning
@@ -47,6 +48,7 @@ COST_LABELS: Mapping[str, str] = {
 _E = html.escape
 
 
+@keyword_options
 def cost_label(cost_unit: str, *, plural: bool = False) -> str:
     """Return what one unit of a cost per outcome is, e.g. ``"additional job"``.
 
@@ -92,6 +94,7 @@ def _significant(row: Mapping[str, Any]) -> bool:
     return bool(math.isfinite(low) and math.isfinite(high) and (low > 0 or high < 0))
 
 
+@keyword_options
 def outcome_sentence(row: Mapping[str, Any], *, alpha: float = 0.05) -> str:
     """Return one evidence row as a sentence in units people use.
 
@@ -116,6 +119,7 @@ def outcome_sentence(row: Mapping[str, Any], *, alpha: float = 0.05) -> str:
                                horizon=HORIZONS[design])
 
 
+@keyword_options
 def cost_sentence(row: Mapping[str, Any]) -> str | None:
     """Return the cost per additional unit of a costed headline row, or why there is none.
 
@@ -140,17 +144,20 @@ def cost_sentence(row: Mapping[str, Any]) -> str | None:
             "given: the programme may not buy any.")
 
 
+@keyword_options
 def money(x: float) -> str:
     """Format a cost per outcome: to the cent below EUR 100 (a cost per euro of R&D), else as euro."""
     return f"EUR {x:,.2f}" if math.isfinite(x) and 0 < abs(x) < 100 else fmt.euro(x)
 
 
+@keyword_options
 def verdict_words(verdict: CountryVerdict) -> str:
     """Return the verdict on an instrument in words, naming the outcomes that improved by their labels."""
     gains = ", ".join(fmt.outcome_display(o).label for o in verdict.gains)
     return VERDICT_WORDS[verdict.verdict] + (f"; significant gains in {gains}" if gains else "")
 
 
+@keyword_options
 def verdict_sentence(verdict: CountryVerdict, label: str) -> str:
     """Return the verdict as the summary's lead sentence: ``"<label>: <verdict in words>."``."""
     return f"{label}: {verdict_words(verdict)}."
@@ -162,6 +169,7 @@ def _order(heads: pd.DataFrame, primary: str, outcomes: Sequence[str]) -> pd.Dat
         "_o", kind="mergesort").drop(columns="_o")
 
 
+@keyword_options
 def instrument_summary(ev: InstrumentEvidence, *, label: str) -> Section:
     """Return the summary block of an instrument report (``<section id="summary">``).
 
@@ -201,6 +209,7 @@ def _stale_prefix(row: Mapping[Any, Any]) -> str:
     return f"out of date (the evidence of {str(row.get('created', ''))[:10]}; the latest run failed): "
 
 
+@keyword_options
 def findings_rows(evidence: pd.DataFrame, primaries: Mapping[tuple[str, str], str], *,
                   alpha: float = 0.05) -> pd.DataFrame:
     """One row per (country, instrument): its primary outcome's headline in units, grade, cost, verdict.

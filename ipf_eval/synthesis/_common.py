@@ -67,6 +67,10 @@ def _numeric(frame: pd.DataFrame, column: str, parameter: str) -> np.ndarray:
 
 
 def _examples(labels: Sequence[str], mask: np.ndarray) -> list[str]:
+    """Return the labels of up to five flagged rows (study labels, which the synthesis publishes anyway).
+
+    The flagged values themselves are not quoted: the messages give counts by reason instead.
+    """
     return [labels[i] for i in np.flatnonzero(mask)[:5]]
 
 
@@ -102,10 +106,14 @@ def extract_effects(
         )
     bad_se = ~np.isfinite(se) | (se <= 0)
     if bad_se.any():
+        finite = np.isfinite(se)
+        reasons = [f"{int(n)} {why}" for n, why in ((np.sum(~finite), "missing or non-finite"),
+                                                     (np.sum(finite & (se == 0)), "zero"),
+                                                     (np.sum(finite & (se < 0)), "negative")) if n]
         raise DataError(
             f"column {std_error!r} has {int(bad_se.sum())} standard error(s) that are missing, non-finite, "
-            f"zero or negative (rows {_examples(labels, bad_se)!r}, values "
-            f"{[float(s) for s in se[bad_se][:5]]!r}); every study needs a positive standard error"
+            f"zero or negative ({', '.join(reasons)}; rows {_examples(labels, bad_se)!r}); every study needs "
+            "a positive standard error"
         )
     if len(y) < min_k:
         raise SpecificationError(

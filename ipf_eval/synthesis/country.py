@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
+
 __all__ = ["VERDICT_WORDS", "CountryVerdict", "country_verdicts"]
 
 #: The verdict of each rule, in words.
@@ -53,6 +55,7 @@ class CountryVerdict:
                                               if self.gains else "")
 
 
+@keyword_options
 def country_verdicts(headlines: pd.DataFrame, *, instruments: Sequence[str],
                      labels: Mapping[str, str] | None = None, alpha: float = 0.05,
                      min_grade: int = 3) -> list[CountryVerdict]:

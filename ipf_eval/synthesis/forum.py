@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ipf_eval._defaults import keyword_options
 from ipf_eval.errors import IpfEvalError
 from ipf_eval.evidence.headline import estimator_family
 from ipf_eval.synthesis.meta import MetaAnalysisResult, meta_analysis
@@ -47,11 +48,13 @@ __all__ = [
 MIN_COUNTRIES = 3
 
 
+@keyword_options
 def pooling_family(estimator: str, term: str) -> str:
     """Return the family an estimate is pooled in: ``att_gt``, or ``"<estimator> <term>"`` otherwise."""
     return "att_gt" if estimator_family(estimator) == "att_gt" else f"{estimator} {term}"
 
 
+@keyword_options
 def headline_estimates(frame: pd.DataFrame, *, countries: Sequence[str] | None = None,
                        include_stale: bool = False) -> pd.DataFrame:
     """Return the pooled candidates: headline estimates with a positive standard error.
@@ -90,6 +93,7 @@ class FamilySelection:
     left_out: tuple[str, ...] = ()
 
 
+@keyword_options
 def select_families(frame: pd.DataFrame) -> FamilySelection:
     """Keep one estimator family per instrument and outcome: the one most countries report.
 
@@ -125,6 +129,7 @@ class PooledHeadlines:
     errors: tuple[str, ...] = ()
 
 
+@keyword_options
 def pool_headlines(frame: pd.DataFrame, *, min_countries: int = MIN_COUNTRIES) -> PooledHeadlines:
     """Random-effects meta-analysis (REML) of the kept headline estimates per instrument and outcome.
 
@@ -214,6 +219,7 @@ def _pooled_cells(sub: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(pooled)
 
 
+@keyword_options
 def transferability_matrix(heterogeneity: pd.DataFrame, population_mix: pd.DataFrame, *, kept: pd.DataFrame,
                            countries: Sequence[str], between: Mapping[tuple[str, str], float] | None = None,
                            alpha: float = 0.05) -> TransferMatrix:
@@ -301,6 +307,7 @@ def transferability_matrix(heterogeneity: pd.DataFrame, population_mix: pd.DataF
     return TransferMatrix(pd.DataFrame(cells, columns=_TRANSFER_COLUMNS), tuple(errors))
 
 
+@keyword_options
 def ranked_recommendations(frame: pd.DataFrame) -> tuple[RecommendationTable, pd.DataFrame]:
     """Rank the pooled headline estimates with :func:`~ipf_eval.synthesis.recommendations`.
 

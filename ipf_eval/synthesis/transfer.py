@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipf_eval._defaults import check_alpha, keyword_options
+from ipf_eval._defaults import check_alpha, keyword_options, user_stack_level
 from ipf_eval.errors import DataError, EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 from ipf_eval.synthesis._common import check_columns, check_frame, fmt
@@ -430,7 +430,7 @@ def transferability(
         if on_extrapolation == "error":
             raise EstimationError(message + "; pass on_extrapolation='warn' to accept the extrapolation")
         if on_extrapolation == "warn":
-            warnings.warn(message, EstimationWarning, stacklevel=2)
+            warnings.warn(message, EstimationWarning, stacklevel=user_stack_level())
 
     records: list[dict[str, Any]] = []
     for i, key in enumerate(src_keys):

@@ -50,6 +50,7 @@ def _wmean_var(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m, v
 
 
+@keyword_options
 def balance_table(
     X: np.ndarray, d: np.ndarray, names: Sequence[str], weights: np.ndarray | None = None
 ) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import check_options
+from ipf_eval._defaults import check_options, user_stack_level
 from ipf_eval.errors import DataError, DataWarning, SpecificationError
 from ipf_eval.results import DropRecord, Specification
 from ipf_eval.weighting._result import EffectResult
@@ -171,7 +171,7 @@ def conditional_did(
             f"conditional_did(): dropped {n_lost} firms observed in only one of the periods {pre!r} and "
             f"{post!r}.",
             DataWarning,
-            stacklevel=2,
+            stacklevel=user_stack_level(),
         )
         dropped.append(DropRecord(reason="observed in one period only", n_rows=n_lost, n_units=n_lost))
     dname = f"delta_{yname}"

@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 
 from ipf_eval._cross_section import CrossSection, prepare_cross_section
-from ipf_eval._defaults import check_alpha, check_numbers_not_text, check_outcome_varies, keyword_options
+from ipf_eval._defaults import (
+    check_alpha,
+    check_numbers_not_text,
+    check_outcome_varies,
+    keyword_options,
+    user_stack_level,
+)
 from ipf_eval.errors import EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.inference.dense import DenseInfluence
 from ipf_eval.results import Specification
@@ -94,7 +100,7 @@ def prepare_weighting(
                 f"({nt} treated, {nc} comparison) with a propensity score outside [{a:.4f}, {1 - a:.4f}]; "
                 "the estimand is the effect on the treated firms inside the overlap region.",
                 EstimationWarning,
-                stacklevel=3,
+                stacklevel=user_stack_level(),
             )
             notes.append(f"Trimmed {n_out} firms ({nt} treated) with scores outside [{a:.4f}, {1 - a:.4f}].")
             d_kept = cs.d[keep]
@@ -130,7 +136,7 @@ def _check_weights(w0: np.ndarray, func: str, notes: list[str]) -> None:
             f"{func}(): one comparison firm carries {100 * share:.1f}% of the total comparison weight; "
             "the estimate leans on a few firms. Consider trim='crump' and check overlap()."
         )
-        warnings.warn(msg, EstimationWarning, stacklevel=3)
+        warnings.warn(msg, EstimationWarning, stacklevel=user_stack_level())
         notes.append(f"Largest comparison weight share {100 * share:.1f}%.")
 
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ipf_eval._defaults import check_alpha, keyword_options
+from ipf_eval._defaults import check_alpha, keyword_options, user_stack_level
 from ipf_eval.errors import EstimationError, EstimationWarning, SpecificationError
 from ipf_eval.results import Specification
 from ipf_eval.weighting._result import EffectResult
@@ -32,6 +32,7 @@ from ipf_eval.weighting.ipw import Trim, prepare_weighting
 __all__ = ["match", "nearest_neighbours"]
 
 
+@keyword_options
 def nearest_neighbours(
     target: np.ndarray, pool: np.ndarray, k: int, *, replace: bool, caliper: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -222,7 +223,7 @@ def match(
             f"caliper ({caliper!r} SD of the logit score) and are dropped; the estimate is the ATT of "
             "the matched treated firms.",
             EstimationWarning,
-            stacklevel=2,
+            stacklevel=user_stack_level(),
         )
         notes.append(f"{n_unmatched} treated firms unmatched within the caliper.")
     # each match of treated firm i carries weight 1/n_i (n_i = M, more with ties, fewer with a caliper)

@@ -116,6 +116,7 @@ def _newton_logit(Z: np.ndarray, d: np.ndarray, maxiter: int = 100) -> tuple[np.
     return coef, False
 
 
+@keyword_options
 def fit_logit(X: np.ndarray, d: np.ndarray, names: Sequence[str], *, func: str) -> LogitFit:
     r"""Fit :math:`P(D=1\mid X)` by logit (Newton-Raphson with step halving) and check for separation.
 
