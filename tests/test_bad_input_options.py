@@ -281,3 +281,37 @@ def test_read_panel_logs_the_cells_it_refuses(tmp_path: Path, local_log: Path, t
         read_panel(path, dtypes=dtypes)
     assert "7781" not in str(info.value)
     assert "7781" in local_log.read_text()
+
+
+def _two_period_panel(treat: list[Any]) -> pd.DataFrame:
+    rows = [{"firm_id": f, "year": t, "y": float(f + t - 2020), "d": treat[f]} for f in range(len(treat))
+            for t in (2020, 2021)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("estimator", ["did_2x2", "twfe"])
+def test_a_treatment_column_of_amounts_is_not_quoted(estimator: str, local_log: Path) -> None:
+    from ipf_eval.did import did_2x2, twfe
+
+    frame = _two_period_panel([0, 1, 0, 48311.25])  # a support amount passed as the indicator
+    before = frame.copy()
+    options = {"pre": 2020, "post": 2021} if estimator == "did_2x2" else {}
+    fit = did_2x2 if estimator == "did_2x2" else twfe
+    with pytest.raises(DataError, match=r"holds 3 distinct value\(s\) and 0 missing") as info:
+        fit(frame, yname="y", tname="year", idname="firm_id", treatname="d", **options)
+    assert "48311" not in str(info.value)
+    assert "48311" in local_log.read_text()
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_a_free_text_decision_is_not_quoted(local_log: Path) -> None:
+    from ipf_eval.evidence import delivery_indicators
+
+    apps = pd.DataFrame({"country": ["AT"] * 3, "instrument": ["rd_grant"] * 3, "firm_id": [1, 2, 3],
+                         "application_date": pd.to_datetime(["2024-01-10"] * 3),
+                         "decision_date": pd.to_datetime(["2024-02-10"] * 3),
+                         "accepted": ["approved", "rejected", "ask Acme AB"], "support_amount": [1.0] * 3})
+    with pytest.raises(DataError, match=r"holds 1 decision outcome\(s\) that are neither") as info:
+        delivery_indicators(apps)
+    assert "acme" not in str(info.value).lower()
+    assert "acme" in local_log.read_text().lower()

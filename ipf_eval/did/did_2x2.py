@@ -12,6 +12,7 @@ import pandas as pd
 from ipf_eval._defaults import check_alpha, keyword_options, warn_few_clusters
 from ipf_eval.did._did_inputs import PanelInput, check_name, check_names, prepare_panel
 from ipf_eval.did._fe_regression import t_inference, tidy_table
+from ipf_eval.disclosure.local_log import record_details
 from ipf_eval.errors import DataError, EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
 
@@ -226,9 +227,13 @@ def did_2x2(
     raw = sub[treatname]
     values = pd.unique(raw.dropna())
     if raw.isna().any() or not set(np.asarray(values, dtype=object).tolist()) <= {0, 1}:
+        log = record_details(f"did_2x2(): values of {treatname!r} that are not 0/1", columns=treatname,
+                             values=sorted(map(repr, values)))
         raise DataError(
             f"treatname column {treatname!r} must be a 0/1 (or boolean) group indicator with no missing "
-            f"values; found values {sorted(map(repr, values))[:6]}; recode it"
+            f"values; it holds {len(values)} distinct value(s) and {int(raw.isna().sum())} missing "
+            f"(the values are {'listed in the local log ' + repr(str(log)) if log else 'not listed'}); "
+            f"check with frame[{treatname!r}].value_counts() and recode it"
         )
     treat = raw.to_numpy(dtype=np.float64)
     varies = pd.Series(treat).groupby(sub[idname].to_numpy()).nunique()

@@ -19,6 +19,7 @@ from ipf_eval.did._fe_regression import (
     t_inference,
     tidy_table,
 )
+from ipf_eval.disclosure.local_log import record_details
 from ipf_eval.errors import DataError, EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
 
@@ -281,10 +282,13 @@ def twfe(
         raw = frame[treatname]
         values = pd.unique(raw.dropna())
         if raw.isna().any() or not set(np.asarray(values, dtype=object).tolist()) <= {0, 1}:
-            shown = sorted(map(repr, values))[:6]
+            log = record_details(f"twfe(): values of {treatname!r} that are not 0/1", columns=treatname,
+                                 values=sorted(map(repr, values)))
             raise DataError(
-                f"treatname column {treatname!r} must be 0/1 (or boolean) with no missing values; found "
-                f"values {shown}; recode it, or pass gname= with the first period of support instead"
+                f"treatname column {treatname!r} must be 0/1 (or boolean) with no missing values; it holds "
+                f"{len(values)} distinct value(s) and {int(raw.isna().sum())} missing (the values are "
+                f"{'listed in the local log ' + repr(str(log)) if log else 'not listed'}); recode it, or "
+                "pass gname= with the first period of support instead"
             )
         d = raw.to_numpy(dtype=np.float64)
         term = treatname

@@ -27,6 +27,7 @@ import pandas as pd
 from ipf_eval._defaults import check_options, keyword_options, user_stack_level
 from ipf_eval.disclosure.audit import AuditEntry, AuditLog, format_cell_key
 from ipf_eval.disclosure.cells import primary_failures
+from ipf_eval.disclosure.local_log import record_details
 from ipf_eval.disclosure.profiles import DisclosureProfile, get_profile
 from ipf_eval.disclosure.tables import protect_table
 from ipf_eval.errors import DataError, DisclosureWarning, SpecificationError
@@ -134,14 +135,21 @@ def _accepted(frame: pd.DataFrame, col: str) -> pd.Series:
         unknown = sorted(set(lowered.dropna()) - set(ACCEPTED_VALUES) - set(NOT_ACCEPTED_VALUES))
         if not unknown:
             return lowered.isin(ACCEPTED_VALUES)
+        log = record_details(f"decision outcomes of {col!r} neither accepted nor not accepted", columns=col,
+                             values=unknown)
         raise DataError(
-            f"column {col!r} holds decision outcome(s) {unknown[:5]!r} that are neither accepted "
-            f"{list(ACCEPTED_VALUES)!r} nor not accepted {list(NOT_ACCEPTED_VALUES)!r}. Map the outcome to "
+            f"column {col!r} holds {len(unknown)} decision outcome(s) that are neither accepted "
+            f"{list(ACCEPTED_VALUES)!r} nor not accepted {list(NOT_ACCEPTED_VALUES)!r} (they are "
+            f"{'listed in the local log ' + repr(str(log)) if log else 'not listed'}). Map the outcome to "
             "True/False first."
         )
+    log = record_details(f"values of {col!r} that are not a decision outcome", columns=col,
+                         values=sorted(map(str, values))[:20])
     raise DataError(
-        f"column {col!r} must be boolean, 0/1 or a decision outcome string; got values such as "
-        f"{sorted(map(str, values))[:5]!r}. Map the decision outcome to True/False first."
+        f"column {col!r} must be boolean, 0/1 or a decision outcome string; it holds values of type "
+        f"{', '.join(sorted({type(v).__name__ for v in values}))} (they are "
+        f"{'listed in the local log ' + repr(str(log)) if log else 'not listed'}). Map the decision outcome "
+        "to True/False first."
     )
 
 
