@@ -865,10 +865,9 @@ def _assert_unchanged(args: Mapping[str, Any], before: Mapping[str, Any]) -> Non
             np.testing.assert_array_equal(value, before[key])
 
 
-@pytest.mark.parametrize(("make", "call", "error", "match"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])
-def test_bad_input_is_refused(make: Callable[[], Args], call: Callable[..., Any], error: type[Exception],
-                              match: str) -> None:
+def check_refused(make: Callable[[], Args], call: Callable[..., Any], error: type[Exception],
+                  match: str) -> None:
+    """Run one catalogue case: the call raises ``error`` matching ``match``, its inputs left unchanged."""
     args = make()
     before = _snapshot(args)
     with warnings.catch_warnings():
@@ -876,6 +875,13 @@ def test_bad_input_is_refused(make: Callable[[], Args], call: Callable[..., Any]
         with pytest.raises(error, match=match):
             call(**args)
     _assert_unchanged(args, before)
+
+
+@pytest.mark.parametrize(("make", "call", "error", "match"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_bad_input_is_refused(make: Callable[[], Args], call: Callable[..., Any], error: type[Exception],
+                              match: str) -> None:
+    check_refused(make, call, error, match)
 
 
 def test_unknown_options_keep_the_signature() -> None:

@@ -29,14 +29,13 @@ from test_bad_input_catalogue import (
     E,
     W,
     _apps,
-    _assert_unchanged,
     _cross,
     _effects,
     _first_row,
     _panel,
     _sim,
-    _snapshot,
     _with,
+    check_refused,
     cross,
     frame_of,
     nothing,
@@ -220,13 +219,7 @@ OPTION_CASES: list[Case] = [*OPTION_NAME_CASES, *COST_CASES, *MESSAGE_CASES]
                          ids=[c[0] for c in OPTION_CASES])
 def test_bad_option_is_refused(make: Callable[[], Args], call: Callable[..., Any], error: type[Exception],
                                match: str) -> None:
-    args = make()
-    before = _snapshot(args)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", IpfEvalWarning)  # drops announced before the error are not under test
-        with pytest.raises(error, match=match):
-            call(**args)
-    _assert_unchanged(args, before)
+    check_refused(make, call, error, match)
 
 
 # ---- the cells a message must not quote -------------------------------------------------------------------

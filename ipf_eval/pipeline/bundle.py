@@ -302,15 +302,21 @@ def read_bundle(path: Path | str) -> Bundle:
 
 @dataclass(frozen=True)
 class SynthesisInput:
-    """The records of the accepted bundles, and one line per bundle (or evaluation) left out, with the reason.
+    """The records of the accepted bundles, and one line per bundle left out, with the reason.
 
-    ``rejected`` lists the bundles that could not be used, then the evaluations that the accepted bundles'
-    agencies left out (:func:`export_bundle` with ``partial``).
+    ``rejected`` lists the bundles that could not be used; the evaluations that the accepted bundles'
+    agencies left out (:func:`export_bundle` with ``partial``) are in each bundle's
+    :meth:`Bundle.left_out_lines`, and :attr:`left_out` lists both, as the synthesis page does.
     """
 
     records: tuple[Mapping[str, Any], ...]
     accepted: tuple[Bundle, ...]
     rejected: tuple[str, ...]
+
+    @property
+    def left_out(self) -> tuple[str, ...]:
+        """The bundles rejected, then the evaluations the accepted bundles do not hold."""
+        return (*self.rejected, *(line for b in self.accepted for line in b.left_out_lines()))
 
 
 @keyword_options
@@ -337,7 +343,6 @@ def synthesis_evidence(paths: Sequence[Path | str]) -> SynthesisInput:
             continue
         kept.append(group[0])
     records = tuple(rec for b in kept for rec in b.records)
-    rejected += [line for b in kept for line in b.left_out_lines()]
     return SynthesisInput(records, tuple(kept), tuple(rejected))
 
 
@@ -396,9 +401,8 @@ def prepare_forum_evidence(plan: Any) -> list[str]:
         except BundleError as exc:
             target.unlink(missing_ok=True)
             left_out.append(str(exc))
-    found = synthesis_evidence(paths) if paths else SynthesisInput((), (), ())
-    inside = {line for b in found.accepted for line in b.left_out_lines()}
-    left_out += [r for r in found.rejected if r not in inside]  # bundles that could not be read back
+    found = synthesis_evidence(paths)
+    left_out += found.rejected  # bundles that could not be read back
     left_out += [line for b in found.accepted for line in b.left_out_lines(stale=False)]
     folder = plan.forum_evidence_dir
     folder.mkdir(parents=True, exist_ok=True)

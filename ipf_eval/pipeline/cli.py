@@ -258,7 +258,7 @@ def _bundle_command(args: argparse.Namespace) -> int:
     except BundleError as exc:
         print(f"ipf-eval: {exc}", file=sys.stderr)
         return 2
-    for line in found.rejected:
+    for line in found.left_out:
         print(f"ipf-eval: left out: {line}", file=sys.stderr)
     print(f"synthesis of {len(found.accepted)} bundle(s) ({', '.join(b.country for b in found.accepted)}): "
           f"{page}")
@@ -280,7 +280,7 @@ def _twin_command(args: argparse.Namespace) -> int:
     try:
         if args.bundles:
             found = synthesis_evidence(args.bundles)
-            for line in found.rejected:
+            for line in found.left_out:
                 print(f"ipf-eval: left out: {line}", file=sys.stderr)
             records = found.records
             primaries = primary_outcomes(found.accepted, first=args.source)

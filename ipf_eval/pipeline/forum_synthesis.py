@@ -80,7 +80,7 @@ def synthesise_bundles(paths: Sequence[Path | str], *, out: Path | str, notebook
     for rec in found.records:
         write_evidence(evidence / f"{rec['country']}__{rec['instrument']}.json", rec)
     nb_dir = _notebooks_dir(notebooks)
-    common = {"params": "", "evidence_dir": str(evidence), "left_out": list(found.rejected),
+    common = {"params": "", "evidence_dir": str(evidence), "left_out": list(found.left_out),
               "primary_outcomes": primary_outcomes(found.accepted)}
     labels = {str(r["instrument"]): str(r.get("label") or r["instrument"]) for r in found.records}
     tasks = [_task("synthesis", nb_dir / "synthesis.ipynb", target / "synthesis.html", work, common,
