@@ -25,7 +25,7 @@ primary_outcomes = {}  # type: ignore[var-annotated]  # instrument: primary outc
 
 # %%
 from ipf_eval.evidence import evidence_frame, read_evidence
-from ipf_eval.pipeline import batch_settings
+from ipf_eval.pipeline import batch_settings, twin_report
 from ipf_eval.pipeline import forum_report as section
 from ipf_eval.pipeline import peer_review_report as review
 from ipf_eval.pipeline.display import data_banner, setup_notebook, show
@@ -75,6 +75,18 @@ if evaluated:  # the cost of every outcome the agencies price (jobs, euro of R&D
 for host in table["country"]:
     show(review.peer_review_section(records, instrument=instrument, host=host, countries=evaluated,
                                     include_stale=include_stale))
+
+# %% [markdown]
+# ## Twinning
+# What each agency's evaluation of this instrument would achieve in each other member's SME mix, from that
+# evaluation alone (no pooling): its size-class effects reweighted to the target's mix of micro, small and
+# medium firms, with the evidence grade it rests on.
+
+# %%
+if evaluated:
+    show(twin_report.instrument_twins_section(records, instrument=instrument, sources=evaluated,
+                                              targets=countries, primary=primary, include_stale=include_stale,
+                                              label=str(table["label"].iloc[0])))
 
 # %% [markdown]
 # ## Technical appendix

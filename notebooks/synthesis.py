@@ -25,11 +25,11 @@ primary_outcomes = {}  # instrument: primary outcome ("" params: from the bundle
 # %%
 
 from ipf_eval.evidence import evidence_frame, evidence_table, read_evidence
-from ipf_eval.pipeline import batch_settings, twin_report
+from ipf_eval.pipeline import batch_settings, explain_report, twin_report
 from ipf_eval.pipeline import forum_report as section
 from ipf_eval.pipeline.display import data_banner, setup_notebook, show
 from ipf_eval.pipeline.formatting import outcome_displays_of, use_outcomes
-from ipf_eval.synthesis import forum, twinning
+from ipf_eval.synthesis import explain, forum, twinning
 
 report = setup_notebook()
 records = read_evidence(evidence_dir)
@@ -41,6 +41,7 @@ if params:  # inside a batch: its countries and its include_stale
 else:  # from evidence bundles alone (ipf-eval synthesise): every country that sent one
     countries, include_stale = sorted({str(r["country"]) for r in records}), False
 use_outcomes(outcome_displays_of(evidence_frame(records)))  # the agencies' own outcomes
+labels = {str(r["instrument"]): str(r.get("label", "")) for r in records}  # the instruments in words
 show(data_banner(evidence_frame(records)["data_source"]))
 # Each evaluation's headline estimate per outcome; estimators that estimate different things are not pooled.
 selection = forum.select_families(forum.headline_estimates(evidence_frame(records), countries=countries,
@@ -68,6 +69,15 @@ pooled = forum.pool_headlines(selection.kept)
 show(section.pooled_table(pooled))
 
 # %% [markdown]
+# ## What explains the differences between countries
+# A meta-regression of each pooled instrument's country estimates on what travels in the evidence bundles:
+# the country's SME mix, the evidence grade of its estimate and the design of its evaluation, one at a time.
+
+# %%
+differences = explain.explain_differences(selection.kept, evidence_table(records, "population_mix"))
+show(explain_report.explain_section(differences, labels=labels))
+
+# %% [markdown]
 # ## Forest plots
 
 # %%
@@ -92,14 +102,16 @@ show(section.transfer_table(matrix))
 # What one country's evaluation of an instrument would achieve in each other member's SME mix, from that
 # evaluation alone (no pooling): its size-class effects reweighted to the target's mix of micro, small and
 # medium firms, with the evidence grade it rests on and the share of the target's firms in size classes the
-# source could not estimate.
+# source could not estimate. One row per instrument and outcome; every pair is on the instrument's page.
 
 # %%
 twins = twinning.twin_table(
     evidence_table(records, "heterogeneity"), evidence_table(records, "population_mix"),
     forum.headline_estimates(evidence_frame(records), countries=countries, include_stale=include_stale),
     primary_outcomes=primary_outcomes, sources=countries, targets=countries)
-show(twin_report.twin_section(twins, labels={str(r["instrument"]): str(r.get("label", "")) for r in records}))
+show(twin_report.twin_summary_section(
+    twins, labels=labels,
+    detail="Every pair, with its interval, is on the instrument's forum page (forum/<instrument>.html)."))
 
 # %% [markdown]
 # ## Ranked recommendations in full

@@ -311,6 +311,44 @@ def test_the_section_labels_simulated_data_and_counts_twins_not_told_from_zero()
     assert "nothing can be twinned" in empty[0].markdown  # type: ignore[attr-defined]
 
 
+
+def test_the_summary_has_one_row_per_instrument_and_outcome_and_counts_directions() -> None:
+    het = (het_rows("AT", AT) + het_rows("DK", {"micro": (0.01, 0.05), "small": (0.0, 0.05)})
+           + het_rows("AT", {"micro": (-0.2, 0.01), "small": (-0.1, 0.01)}, outcome="exporter"))
+    h, m, hd = frames(het, mix_rows("AT", AT_MIX) + mix_rows("DK", DK_MIX) + mix_rows("FI", DK_MIX),
+                      head_rows("AT", "DK") + head_rows("AT", outcome="exporter"))
+    table = twinning.twin_table(h, m, hd)
+    items = twin_report.twin_summary_section(table, labels={"voucher": "Innovation vouchers"},
+                                             detail="Every pair is on the instrument's page <here>.")
+    assert isinstance(items[0], Banner)
+    summary = next(i for i in items if isinstance(i, Table)).frame
+    assert list(summary["outcome"]) == ["the share of firms that export", "turnover"]
+    assert set(summary["instrument"]) == {"Innovation vouchers"}
+    turnover = summary.loc[summary["outcome"] == "turnover"].iloc[0]
+    assert turnover["twins"] == "4"
+    assert turnover["from"] == "AT, DK"
+    # AT's two twins are beneficial and told from zero, DK's two are not (as in the section's test)
+    assert turnover["distinguishable from zero"] == "2 beneficial of 4"
+    effects = [t.estimate for t in table.twins if t.outcome == "log_turnover"]
+    low = twin_report._parts(min(effects), math.nan, math.nan, "log_turnover", 0.05)[0]
+    assert turnover["effects in the targets' SME mix"].startswith(low.removesuffix(" %"))
+    exporter = summary.loc[summary["outcome"] != "turnover"].iloc[0]
+    assert exporter["distinguishable from zero"] == "2 harmful of 2"
+    assert exporter["effects in the targets' SME mix"].endswith(" percentage points")
+    assert exporter["effects in the targets' SME mix"].count("percentage points") == 1
+    assert "&lt;here&gt;" in items[-1].markdown  # type: ignore[attr-defined]
+    # the per-pair section shows every twin; the summary only one row per instrument and outcome
+    pairs = [i for i in twin_report.twin_section(table) if isinstance(i, Table)]
+    assert sum(len(t.frame) for t in pairs) == len(table.twins) == 6
+    empty = twin_report.twin_summary_section(twinning.twin_table(*frames([], [], head_rows("AT"))))
+    assert "nothing can be twinned" in empty[0].markdown  # type: ignore[attr-defined]
+
+
+def test_the_instrument_page_section_says_why_there_are_no_twins() -> None:
+    items = twin_report.instrument_twins_section([], instrument="voucher", sources=["AT"], targets=["AT"])
+    assert len(items) == 1
+    assert "cannot be twinned" in items[0].markdown  # type: ignore[attr-defined]
+
 def test_the_page_is_standalone_labelled_and_escaped() -> None:
     t = _twin(AT)
     page = twin_report.twin_page(t, label="Vouchers <R&D>")

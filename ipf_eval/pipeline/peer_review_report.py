@@ -283,9 +283,9 @@ def peer_review_section(records: Sequence[Mapping[str, Any]], *, instrument: str
         can, cannot = design_limits(design)
         limits.append({"design": name, "agencies": ", ".join(agencies), "can_show": can,
                        "cannot_show": cannot})
-    out.append(Table(pd.DataFrame(limits), "ipf_eval.synthesis.peer_review.design_limits: what the "
-                                           "comparison behind each agency's headline estimates identifies, "
-                                           "and what it leaves open"))
+    out.append(Table(pd.DataFrame(limits), "what the comparison behind each agency's headline "
+                                           "estimates identifies, and what it leaves open, from the "
+                                           "assumptions of its design"))
     div = divergences(records, instrument=instrument, countries=countries, host=host,
                       include_stale=include_stale, large_i2=large_i2)
     if not len(div):

@@ -10,16 +10,24 @@ name that comes from data or parameter files.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
 from ipf_eval._defaults import keyword_options
 from ipf_eval.pipeline import formatting as fmt
 from ipf_eval.pipeline.display import Table, Text, data_banner
-from ipf_eval.synthesis.twinning import TwinEstimate, TwinTable
+from ipf_eval.synthesis.twinning import TwinEstimate, TwinTable, twin_table
 
-__all__ = ["twin_detail", "twin_page", "twin_section", "twin_sentence"]
+__all__ = [
+    "instrument_twins_section",
+    "twin_detail",
+    "twin_page",
+    "twin_section",
+    "twin_sentence",
+    "twin_summary_section",
+]
 
 
 
@@ -177,10 +185,7 @@ def twin_section(table: TwinTable, *, labels: Mapping[str, str] | None = None) -
         out.append(banner)
     out.append(Text(_METHOD))
     level = f"{100 * (1 - table.alpha):.10g} %"
-    groups: dict[tuple[str, str], list[TwinEstimate]] = {}
-    for t in table.twins:
-        groups.setdefault((t.instrument, t.outcome), []).append(t)
-    for (inst, outcome), twins in groups.items():
+    for (inst, outcome), twins in _groups(table).items():
         shown = fmt.outcome_display(outcome)
         out.append(Text(f"**{_esc(_label(inst, labels))}: effect on {_esc(shown.label)}**"))
         out.append(Table(pd.DataFrame([_row_text(t) for t in twins]),
@@ -205,6 +210,135 @@ def twin_section(table: TwinTable, *, labels: Mapping[str, str] | None = None) -
         out.append(Text(words))
     return [*out, *errors]
 
+
+
+def _groups(table: TwinTable) -> dict[tuple[str, str], list[TwinEstimate]]:
+    groups: dict[tuple[str, str], list[TwinEstimate]] = {}
+    for t in table.twins:
+        groups.setdefault((t.instrument, t.outcome), []).append(t)
+    return groups
+
+
+def _direction_words(twins: list[TwinEstimate]) -> str:
+    up = sum(t.significant and t.estimate > 0 for t in twins)
+    down = sum(t.significant and t.estimate < 0 for t in twins)
+    if not up and not down:
+        return "none"
+    parts = ([f"{up} beneficial"] if up else []) + ([f"{down} harmful"] if down else [])
+    return " and ".join(parts)
+
+
+def _range(first: str, last: str) -> str:
+    """``"+1.9 to +4.3 percentage points"``: a unit in words after both ends is written once."""
+    words = first.split(" ", 1)[1] if " " in first else ""
+    if words and not any(ch.isdigit() for ch in words) and last.endswith(" " + words):
+        return f"{first.removesuffix(' ' + words)} to {last}"
+    return f"{first} to {last}"
+
+
+@keyword_options
+def twin_summary_section(table: TwinTable, *, labels: Mapping[str, str] | None = None,
+                         detail: str = "") -> list[object]:
+    """Return the synthesis' twinning summary: one row per instrument and outcome, the pairs elsewhere.
+
+    A forum of twenty agencies has up to 380 twins per instrument; the synthesis shows what they add up to
+    and leaves every pair to the instrument's own page (:func:`twin_section` there).
+
+    Parameters
+    ----------
+    table
+        From :func:`ipf_eval.synthesis.twinning.twin_table`.
+    labels
+        The instruments in words, by name.
+    detail
+        Where the pairs are shown (a sentence ending the section), e.g. ``"Every pair is on the
+        instrument's forum page."``; empty for none.
+
+    Returns
+    -------
+    list
+        The simulated-data banner when any twin rests on simulated firms, the method in words, a
+        :class:`~ipf_eval.pipeline.display.Table` (instrument, outcome, evaluating countries, target
+        countries, twins, how many are distinguishable from zero and in which direction, the range of the
+        twins' effects in units, the best evidence grade behind them, the largest share of a target's firms
+        in size classes not estimated), then the pairs that could not be twinned.
+    """
+    errors = [Text("**Not twinned:**\n\n" + "\n".join(f"- {_esc(e)}" for e in table.errors))] \
+        if table.errors else []
+    if not table.twins:
+        return [Text("No instrument has size-class estimates and a usable headline estimate in the evidence "
+                     "records yet, so nothing can be twinned."), *errors]
+    out: list[object] = []
+    banner = data_banner(t.data_source for t in table.twins)
+    if banner is not None:
+        out.append(banner)
+    out.append(Text(_METHOD))
+    rows = []
+    for (inst, outcome), twins in _groups(table).items():
+        low, high = min(t.estimate for t in twins), max(t.estimate for t in twins)
+        first, _ = _parts(low, float("nan"), float("nan"), outcome, table.alpha)
+        last, _ = _parts(high, float("nan"), float("nan"), outcome, table.alpha)
+        rows.append({"instrument": _label(inst, labels), "outcome": fmt.outcome_display(outcome).label,
+                     "from": ", ".join(sorted({t.source for t in twins})),
+                     "twins": fmt.count(len(twins)),
+                     "distinguishable from zero": f"{_direction_words(twins)} of {len(twins)}",
+                     "effects in the targets' SME mix": first if low == high else _range(first, last),
+                     "best grade behind them": f"level {max(int(t.grade) for t in twins)}",
+                     "largest share of firms in size classes not estimated":
+                         _share(max(t.extrapolated_share for t in twins))})
+    level = f"{100 * (1 - table.alpha):.10g} %"
+    out.append(Table(pd.DataFrame(rows),
+                     "every evaluating country's effects within micro, small and medium firms reweighted to "
+                     f"each other country's mix of firms, no pooling; distinguishable from zero: the {level} "
+                     "interval excludes zero; range: the smallest and largest twin effect (point estimates); "
+                     "grade: the Maryland level (1-5) of the evaluating country's headline estimate"))
+    if detail:
+        out.append(Text(_esc(detail)))
+    return [*out, *errors]
+
+
+@keyword_options
+def instrument_twins_section(records: Sequence[Mapping[str, Any]], *, instrument: str,
+                             sources: Sequence[str], targets: Sequence[str], primary: str | None = None,
+                             include_stale: bool = False, label: str | None = None) -> list[object]:
+    """Return every twin of one instrument, for its forum page (:func:`twin_section`).
+
+    Parameters
+    ----------
+    records
+        Evidence records (:func:`ipf_eval.evidence.read_evidence`); not modified.
+    instrument
+        The instrument of the page.
+    sources, targets
+        The agencies whose evaluations are twinned, and the members they are twinned to.
+    primary
+        The instrument's primary outcome (``None``: every outcome with size-class estimates).
+    include_stale
+        Whether evaluations whose latest run failed are twinned.
+    label
+        The instrument in words.
+
+    Returns
+    -------
+    list
+        :func:`twin_section` of the instrument's twins, or a sentence saying why there are none (no
+        agency's evidence has size-class estimates of it: its data have no size class column).
+    """
+    from ipf_eval.evidence import evidence_frame, evidence_table
+    from ipf_eval.synthesis.forum import headline_estimates
+
+    het = evidence_table(records, "heterogeneity")
+    usable = het.loc[(het["instrument"] == instrument) & het["country"].isin(list(sources))
+                     & pd.to_numeric(het["std_error"], errors="coerce").gt(0)] if len(het) else het
+    if not len(usable):
+        return [Text("No agency's evidence has effects of this instrument within size classes (their data "
+                     "have no size class, or no size class could be estimated), so it cannot be twinned to "
+                     "another member's mix of firms.")]
+    heads = headline_estimates(evidence_frame(records), countries=list(targets), include_stale=include_stale)
+    twins = twin_table(het, evidence_table(records, "population_mix"), heads, instrument=instrument,
+                       primary_outcomes={instrument: primary} if primary else None, sources=list(sources),
+                       targets=list(targets))
+    return twin_section(twins, labels={instrument: label} if label else None)
 
 _STYLE = ("<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
           "color:#222}table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;"
