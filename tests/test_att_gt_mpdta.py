@@ -21,7 +21,7 @@ import pytest
 from ipf_eval.did import _drdid
 from ipf_eval.did.aggregate import aggregate
 from ipf_eval.did.att_gt import att_gt
-from ipf_eval.errors import DataWarning
+from ipf_eval.errors import DataWarning, SpecificationError
 
 matplotlib.use("Agg")
 
@@ -340,6 +340,11 @@ def test_outputs(fits: dict[str, Any]) -> None:
         fig, ax = plt.subplots()
         assert obj.plot(ax=ax) is ax
         plt.close(fig)
+    fig, ax = plt.subplots()
+    assert agg.plot(ax=ax, color="tab:green") is ax
+    with pytest.raises(SpecificationError, match=r"colour.*color"):  # a keyword it would have ignored
+        agg.plot(ax=ax, colour="tab:green")
+    plt.close(fig)
     with pytest.raises(ValueError, match="read-only"):
         res.influence_function[0, 0] = 1.0
     with pytest.raises(AttributeError):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -288,10 +287,7 @@ def loan_guarantee() -> AggregateResult:
 
 def test_real_fit_end_to_end(loan_guarantee: AggregateResult) -> None:
     before = loan_guarantee.estimates.copy()
-    start = time.perf_counter()
-    res = honest_did(loan_guarantee)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 3.0  # typically ~0.1 s on the CI machine (4 pre-, 6 post-periods, breakdown included)
+    res = honest_did(loan_guarantee)  # its time is measured in benchmarks/, not asserted here
     assert isinstance(res, HonestDidResult)
     assert res.pre_event_times.tolist() == [-5, -4, -3, -2]
     assert res.post_event_times.tolist() == list(range(6))
@@ -315,6 +311,9 @@ def test_real_fit_end_to_end(loan_guarantee: AggregateResult) -> None:
     assert json.loads(blob)["specification"]["arguments"]["aggregate"]["kind"] == "dynamic"
     ax = res.plot()
     assert ax.get_xlabel().startswith("Mbar")
+    assert res.plot(ax=ax, color="tab:green") is ax
+    with pytest.raises(SpecificationError, match="linewidth"):  # refused, not silently ignored
+        res.plot(ax=ax, linewidth=3)
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.breakdown_mbar = 0.0  # type: ignore[misc]
     with pytest.raises(ValueError, match="read-only"):

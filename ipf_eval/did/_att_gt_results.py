@@ -16,6 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import stats
 
+from ipf_eval._defaults import check_options
 from ipf_eval.inference.influence import InfluenceFunction
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
 
@@ -485,7 +486,12 @@ class AggregateResult(ResultMixin):
         }
 
     def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
-        """Plot the per-element estimates with pointwise intervals and the uniform band (pre-periods grey)."""
+        """Plot the per-element estimates with pointwise intervals and the uniform band (pre-periods grey).
+
+        ``color`` is the only keyword option (of the estimates); any other is refused with
+        :class:`~ipf_eval.errors.SpecificationError`.
+        """
+        check_options(kwargs, ("color",), function="AggregateResult.plot")
         import matplotlib.pyplot as plt
 
         if ax is None:

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-from ipf_eval._defaults import keyword_options
+from ipf_eval._defaults import check_options, keyword_options
 from ipf_eval.did._att_gt_results import AggregateResult
 from ipf_eval.errors import EstimationError, SpecificationError
 from ipf_eval.results import ResultMixin, Specification, Summary, json_safe, tidy_frame
@@ -357,7 +357,12 @@ class HonestDidResult(ResultMixin):
                 "specification": self.specification.to_dict()}
 
     def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
-        """Plot the original interval (left) and the robust sets against ``mbar``; returns the Axes."""
+        """Plot the original interval (left) and the robust sets against ``mbar``; returns the Axes.
+
+        ``color`` is the only keyword option (of the estimates); any other is refused with
+        :class:`~ipf_eval.errors.SpecificationError`.
+        """
+        check_options(kwargs, ("color",), function="HonestDidResult.plot")
         import matplotlib.pyplot as plt
 
         if ax is None:
