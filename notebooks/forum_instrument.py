@@ -72,9 +72,11 @@ if evaluated:  # the cost of every outcome the agencies price (jobs, euro of R&D
 # peer-review meeting, from the checks that failed or could not be computed and from the divergences.
 
 # %%
+if evaluated:  # what each design can and cannot show, once for the page
+    show(review.design_limits_section(records, instrument=instrument, countries=evaluated))
 for host in table["country"]:
     show(review.peer_review_section(records, instrument=instrument, host=host, countries=evaluated,
-                                    include_stale=include_stale))
+                                    include_stale=include_stale, design_table=False))
 
 # %% [markdown]
 # ## Twinning

@@ -25,7 +25,7 @@ primary_outcomes = {}  # instrument: primary outcome ("" params: from the bundle
 # %%
 
 from ipf_eval.evidence import evidence_frame, evidence_table, read_evidence
-from ipf_eval.pipeline import batch_settings, explain_report, twin_report
+from ipf_eval.pipeline import batch_settings, delivery_report, explain_report, twin_report
 from ipf_eval.pipeline import forum_report as section
 from ipf_eval.pipeline.display import data_banner, setup_notebook, show
 from ipf_eval.pipeline.formatting import outcome_displays_of, use_outcomes
@@ -112,6 +112,16 @@ twins = twinning.twin_table(
 show(twin_report.twin_summary_section(
     twins, labels=labels,
     detail="Every pair, with its interval, is on the instrument's forum page (forum/<instrument>.html)."))
+
+# %% [markdown]
+# ## How the agencies deliver, compared like with like
+# Take-up among eligible firms, drop-out, days to decision and administrative cost per agency and instrument,
+# raw and adjusted for each agency's mix of firms, from the counts its evidence bundle carries.
+
+# %%
+benchmark = delivery_report.agency_benchmark(records, countries=countries)
+show(delivery_report.delivery_benchmark_section(benchmark, labels=labels,
+                                                data_sources=list(evidence_frame(records)["data_source"])))
 
 # %% [markdown]
 # ## Ranked recommendations in full

@@ -34,7 +34,8 @@ def record(country: str = "AT", instrument: str = "alpha", *, rows: list[dict[st
            design: str = "open_call", **tables: list[dict[str, Any]]) -> dict[str, Any]:
     """A valid evidence record holding ``rows`` (default: one DiD row) and empty other tables."""
     rows = rows if rows is not None else [estimate_row(country, instrument, design=design)]
-    all_tables = {"estimates": rows, "heterogeneity": [], "population_mix": [], "delivery": [], "costs": []}
+    all_tables = {"estimates": rows, "heterogeneity": [], "population_mix": [], "delivery": [],
+                  "delivery_mix": [], "costs": []}
     all_tables.update(tables)
     return {"schema": "ipf_eval.evidence", "schema_version": SCHEMA_VERSION, "country": country,
             "instrument": instrument, "design": design, "tables": all_tables}

@@ -70,7 +70,7 @@ def real_project(root: Path, batch: dict[str, Any], *, n_firms: int | None = 12_
             if sub == "countries" and n_firms is not None:
                 data["data"]["n_firms"] = n_firms
             elif sub == "instruments":
-                data["estimator"]["bootstrap"] = False
+                data.setdefault("estimator", {})["bootstrap"] = False
             (params / sub / f.name).write_text(yaml.safe_dump(data))
     (params / "batch.yaml").write_text(yaml.safe_dump(batch))
     return params / "batch.yaml"

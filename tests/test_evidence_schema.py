@@ -157,7 +157,7 @@ def test_read_evidence_errors(tmp_path: Path) -> None:
 
 def test_committed_evidence_follows_the_schema() -> None:
     records = read_evidence(COMMITTED)
-    assert len(records) == 30
+    assert len(records) == 31  # 30 instrument evaluations and one delivery trial
     frame = evidence_frame(records)
     assert set(frame["data_source"]) == {"simulated"}  # the default data are simulated, on every row
     assert frame["true_value"].notna().all()

@@ -163,7 +163,9 @@ def test_check_passes_on_the_default_project(tmp_path: Path, capsys: pytest.Capt
     code, out, err = _check(tmp_path / "params" / "batch.yaml", capsys)
     assert code == 0, err
     assert "AT  simulated (seed 2024): nothing to open" in out
-    assert "45 runs" in out  # 31 evaluations, 6 country reports, the synthesis, 6 forum pages, 2 case studies
+    # 30 instrument evaluations, a delivery trial, 6 country reports, the synthesis, 7 forum pages and
+    # 3 case studies
+    assert "48 runs" in out
     assert out.strip().endswith("every data file opened and checked")
 
 
@@ -306,6 +308,16 @@ def test_check_lottery_needs_the_arm(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 2
     assert "column 'arm' (needed by the lottery design of alpha" in err
     assert "column 'application_year' (needed" not in err
+
+
+def test_check_refuses_a_delivery_trial_on_an_agencys_own_file(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    trial = yaml.safe_load((PROJECT / "params" / "instruments" / "simplified_application.yaml").read_text())
+    batch = _file_project(tmp_path, _firms(), data={"columns": MAPPING},
+                          instrument={k: v for k, v in trial.items() if k != "name"})
+    code, _, err = _check(batch, capsys)
+    assert code == 2
+    assert "is a delivery trial, which this version runs on the embedded simulated data only" in err
 
 
 def test_check_applications(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

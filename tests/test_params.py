@@ -283,7 +283,7 @@ def test_committed_defaults_validate() -> None:
         country = load_country_file(params / "countries" / f"{code}.yaml")
         assert country.data.source == "simulated"
         names.update(country.instruments)
-    assert len(names) == 6
+    assert len(names) == 7  # six instruments and Denmark's delivery trial
     for name in names:
         load_instrument_file(params / "instruments" / f"{name}.yaml")
 

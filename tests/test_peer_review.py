@@ -324,6 +324,12 @@ def test_the_peer_review_section_pairs_the_host_with_its_peers(records: list[dic
     assert questions.items[0].endswith("(The evaluation recorded: poor covariate balance (max |SMD| = 0.4 > "
                                        "0.25).)")
     assert "<section id='questions-dk'>" in questions._repr_html_()
+    # the page shows the designs once and each review without them
+    (once,) = rr.design_limits_section(records, instrument="voucher")
+    assert isinstance(once, Table)
+    pd.testing.assert_frame_equal(once.frame.drop(columns="agencies"), limits.frame.drop(columns="agencies"))
+    lean = rr.peer_review_section(records, instrument="voucher", host="DK", design_table=False)
+    assert [x.frame.columns.tolist()[0] for x in lean if isinstance(x, Table)] == ["outcome"]
 
 
 def test_a_host_without_peers_or_problems_gets_a_plain_answer() -> None:

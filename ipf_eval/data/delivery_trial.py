@@ -35,8 +35,8 @@ from ipf_eval.data._sim_config import SIZE_CLASSES
 from ipf_eval.data.simulate import SimulatedFirms
 from ipf_eval.errors import DataError, SpecificationError
 
-__all__ = ["BASELINE_COLUMNS", "DeliveryTrial", "DeliveryTrialEffects", "simulate_delivery_trial",
-           "trial_population"]
+__all__ = ["BASELINE_COLUMNS", "DeliveryTrial", "DeliveryTrialEffects", "call_take_up", "call_years",
+           "simulate_delivery_trial", "trial_population"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.integer[Any]]
@@ -280,6 +280,28 @@ def trial_population(
     out["applied_before"] = firms["firm_id"].isin(before).to_numpy().astype(np.int64)
     return out
 
+
+
+@keyword_options
+def call_years(sim: SimulatedFirms, *, country: str, instrument: str) -> tuple[int, ...]:
+    """Return the years of a country's calls for an instrument, in order (empty when it runs none)."""
+    calls = sim.calls
+    years = calls.loc[(calls["country"] == country) & (calls["instrument"] == instrument), "call_year"]
+    return tuple(sorted(int(y) for y in years))
+
+
+@keyword_options
+def call_take_up(sim: SimulatedFirms, *, country: str, instrument: str, call_year: int) -> float:
+    """Return the share of a call's eligible firms (:func:`trial_population`) that applied to it.
+
+    The base rate an agency plans a delivery trial from: how many of the firms it could reach applied last
+    time.  Raises as :func:`trial_population`.
+    """
+    firms = trial_population(sim, country=country, instrument=instrument, call_year=call_year)["firm_id"]
+    apps = sim.applications
+    applied = apps.loc[(apps["country"] == country) & (apps["instrument"] == instrument)
+                       & (apps["call_year"] == call_year), "firm_id"]
+    return float(firms.isin(applied).mean())
 
 def _expit(x: FloatArray) -> FloatArray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float64)

@@ -165,22 +165,28 @@ def days_part(decided: pd.DataFrame, firm_mix: pd.DataFrame, inds: Sequence[str]
     return part
 
 
+def match_calls(apps: pd.DataFrame, costs: pd.DataFrame, by_call: bool
+                ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Keep the calls with both applications and a cost (``by_call``), with a note on those left out."""
+    if not by_call:
+        return apps, costs, []
+    keys = ["_c", "_k", "_call"]
+    calls = apps[keys].drop_duplicates().merge(costs[keys].drop_duplicates(), on=keys)
+    n_unmatched = (len(apps[keys].drop_duplicates()) - len(calls),
+                   len(costs[keys].drop_duplicates()) - len(calls))
+    notes = [f"Administrative costs: {n_unmatched[0]} call(s) with applications but no cost and "
+             f"{n_unmatched[1]} call(s) with a cost but no application are left out (costs and supported "
+             "firms are matched call by call)."] if any(n_unmatched) else []
+    return apps.merge(calls, on=keys), costs.merge(calls, on=keys), notes
+
+
 def cost_part(apps: pd.DataFrame, costs: pd.DataFrame, inds: Sequence[str], by_call: bool, s: Setup) -> Part:
     """Cost indicators per group.
 
     ``apps`` holds ``_c, _k, _id, _sup, _amt`` (and ``_call``), ``costs`` ``_c, _k, _cost`` (and ``_call``).
     """
     part, m = Part(), s.profile.min_firms
-    keys = ["_c", "_k", "_call"] if by_call else ["_c", "_k"]
-    if by_call:
-        calls = apps[keys].drop_duplicates().merge(costs[keys].drop_duplicates(), on=keys)
-        n_unmatched = (len(apps[keys].drop_duplicates()) - len(calls),
-                       len(costs[keys].drop_duplicates()) - len(calls))
-        if any(n_unmatched):
-            part.notes.append(f"Administrative costs: {n_unmatched[0]} call(s) with applications but no cost "
-                              f"and {n_unmatched[1]} call(s) with a cost but no application are left out "
-                              "(costs and supported firms are matched call by call).")
-        apps, costs = apps.merge(calls, on=keys), costs.merge(calls, on=keys)
+    apps, costs, part.notes = match_calls(apps, costs, by_call)
     sup = apps.loc[apps["_sup"]]
     total = costs.groupby(["_c", "_k"])["_cost"].sum()
     amount_fail = (primary_failures(sup, by=["_c", "_k"], value="_amt", id_col="_id", profile=s.profile)

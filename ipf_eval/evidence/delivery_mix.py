@@ -118,6 +118,10 @@ class AdjustedBenchmark(ResultMixin):
         Level of the intervals and number of bootstrap draws.
     notes
         Caveats: skipped indicators, variables left out, definitions.
+    interval_method
+        How the intervals were computed, when not by the firm bootstrap (the analytic intervals of
+        :func:`~ipf_eval.evidence.delivery_aggregates.adjusted_benchmark_from_aggregates`); ``""`` for the
+        percentile firm bootstrap with ``n_boot`` draws.
     """
 
     name: str
@@ -129,6 +133,7 @@ class AdjustedBenchmark(ResultMixin):
     alpha: float
     n_boot: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    interval_method: str = ""
 
     def to_records(self) -> pd.DataFrame:
         """Return the published rows only, with exactly the columns of :data:`RECORD_COLUMNS`.
@@ -161,15 +166,16 @@ class AdjustedBenchmark(ResultMixin):
         return {"name": self.name, "table": json_safe(self.table),
                 "stratification": json_safe(self.stratification), "audit": self.audit.to_dict(),
                 "profile": self.profile.to_dict(), "alpha": self.alpha, "n_boot": self.n_boot,
-                "notes": list(self.notes), "specification": self.specification.to_dict()}
+                "notes": list(self.notes), "specification": self.specification.to_dict(),
+                "interval_method": self.interval_method or "percentile firm bootstrap"}
 
     def summary(self) -> Summary:
         """Return the printable summary: the table (without standard errors) and the notes."""
         shown = self.table.drop(columns=["raw_std_error", "adjusted_std_error", "adjustment", "unit"])
+        method = self.interval_method or f"percentile, {self.n_boot} firm bootstrap draws"
         return Summary(
             title=f"Delivery benchmark adjusted for the SME mix: {self.name}",
-            facts=(("Profile", self.profile.describe()), ("Intervals", f"{1 - self.alpha:.0%} percentile, "
-                                                                       f"{self.n_boot} firm bootstrap draws"),
+            facts=(("Profile", self.profile.describe()), ("Intervals", f"{1 - self.alpha:.0%} {method}"),
                    ("Hidden values", str(len(self.audit)))),
             table=shown, notes=self.notes)
 
@@ -230,61 +236,61 @@ class AdjustedBenchmark(ResultMixin):
 
 
 # ----------------------------------------------------------------------------------------- validation
-def _frame(obj: Any, where: str, cols: Sequence[str], keys: Sequence[str] = ()) -> None:
+def _frame(obj: Any, where: str, cols: Sequence[str], keys: Sequence[str] = (), fn: str = _FN) -> None:
     if not isinstance(obj, pd.DataFrame):
-        raise DataError(f"{_FN}(): {where} must be a pandas DataFrame; got {type(obj).__name__!r}.")
+        raise DataError(f"{fn}(): {where} must be a pandas DataFrame; got {type(obj).__name__!r}.")
     dups = obj.columns[obj.columns.duplicated()].unique().tolist()
     if dups:
-        raise DataError(f"{_FN}(): {where} has duplicated column labels {[str(d) for d in dups]!r}; drop or "
+        raise DataError(f"{fn}(): {where} has duplicated column labels {[str(d) for d in dups]!r}; drop or "
                         "rename the copies (e.g. after a concat or merge).")
     missing = [c for c in cols if c not in obj.columns]
     if missing:
-        raise DataError(f"{_FN}(): {where} lacks column(s) {missing!r} ({len(obj)} rows, columns "
+        raise DataError(f"{fn}(): {where} lacks column(s) {missing!r} ({len(obj)} rows, columns "
                         f"{list(obj.columns)!r}). Pass the right column names.")
     for c in keys:
         n_missing = int(obj[c].isna().sum())
         if n_missing:
-            raise DataError(f"{_FN}(): column {c!r} of {where} has {n_missing} missing value(s) of "
+            raise DataError(f"{fn}(): column {c!r} of {where} has {n_missing} missing value(s) of "
                             f"{len(obj)}; every row needs its identifiers {list(keys)!r}. Drop those rows.")
 
 
-def _count(name: str, value: Any, minimum: int, remedy: str = "") -> int:
+def _count(name: str, value: Any, minimum: int, remedy: str = "", fn: str = _FN) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise SpecificationError(f"{name} of {_FN}() must be an integer >= {minimum}; got {value!r}.{remedy}")
+        raise SpecificationError(f"{name} of {fn}() must be an integer >= {minimum}; got {value!r}.{remedy}")
     return int(value)
 
 
-def _dates(frame: pd.DataFrame, col: str, where: str) -> pd.Series:
+def _dates(frame: pd.DataFrame, col: str, where: str, fn: str = _FN) -> pd.Series:
     s = frame[col]
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return pd.Series(pd.to_datetime(s).to_numpy(dtype="datetime64[ns]"), index=frame.index)
     if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-        raise DataError(f"{_FN}(): column {col!r} of {where} holds numbers (dtype {str(s.dtype)!r}), not "
+        raise DataError(f"{fn}(): column {col!r} of {where} holds numbers (dtype {str(s.dtype)!r}), not "
                         "dates; convert it with pandas.to_datetime (with the right unit or format) first.")
     parsed = pd.to_datetime(s, errors="coerce", format="mixed")
     bad = int((parsed.isna() & s.notna()).sum())
     if bad:
-        raise DataError(f"{_FN}(): column {col!r} of {where} has {bad} value(s) of {len(s)} that are not "
+        raise DataError(f"{fn}(): column {col!r} of {where} has {bad} value(s) of {len(s)} that are not "
                         "dates; convert it with pandas.to_datetime and fix or drop the rows it cannot read.")
     return pd.Series(parsed.to_numpy(dtype="datetime64[ns]"), index=frame.index)
 
 
-def _flags(frame: pd.DataFrame, col: str, where: str) -> pd.Series:
+def _flags(frame: pd.DataFrame, col: str, where: str, fn: str = _FN) -> pd.Series:
     s = frame[col]
     if pd.api.types.is_bool_dtype(s.dtype) and not s.isna().any():
         return s.astype(bool)
     if set(pd.unique(s.dropna())) <= {0, 1} and not s.isna().any():
         return s.astype(int).astype(bool)
-    raise DataError(f"{_FN}(): column {col!r} of {where} must be boolean or 0/1 without missing values; it "
+    raise DataError(f"{fn}(): column {col!r} of {where} must be boolean or 0/1 without missing values; it "
                     f"has dtype {str(s.dtype)!r} and {int(s.isna().sum())} missing value(s) of {len(s)}. "
                     "Map it to True/False first.")
 
 
-def _amounts(frame: pd.DataFrame, col: str, where: str) -> pd.Series:
+def _amounts(frame: pd.DataFrame, col: str, where: str, fn: str = _FN) -> pd.Series:
     v = pd.to_numeric(frame[col], errors="coerce")
     bad = int(((v.isna() & frame[col].notna()) | (v < 0) | np.isinf(v.fillna(0.0))).sum())
     if bad or pd.api.types.is_bool_dtype(frame[col].dtype):
-        raise DataError(f"{_FN}(): column {col!r} of {where} has {bad} value(s) of {len(v)} that are not "
+        raise DataError(f"{fn}(): column {col!r} of {where} has {bad} value(s) of {len(v)} that are not "
                         "finite non-negative numbers (euro); fix them (missing values may stay missing).")
     return v.fillna(0.0).astype(float)
 

@@ -40,6 +40,7 @@ from ipf_eval.evidence.assessment import (
 )
 from ipf_eval.evidence.cost import cost_effectiveness
 from ipf_eval.evidence.cost_basis import COST_UNITS, CostUnit, baseline_level, costed_estimates, reportable
+from ipf_eval.evidence.delivery_aggregates import delivery_mix_aggregates
 from ipf_eval.evidence.design_estimators import design_estimates
 from ipf_eval.evidence.fallbacks import att_gt_with_fallback
 from ipf_eval.evidence.grading import Check, EvidenceGrade, evidence_grade, required_checks
@@ -160,6 +161,8 @@ def evaluate_instrument(
     population: pd.DataFrame | None = None,
     created: str | None = None,
     custom_outcomes: Mapping[str, CustomOutcome | Mapping[str, Any]] | None = None,
+    eligibility: pd.DataFrame | None = None,
+    admin_costs: pd.DataFrame | None = None,
 ) -> InstrumentEvidence:
     r"""Evaluate one instrument in one country: estimates, headline, grade, costs, heterogeneity, reach.
 
@@ -194,6 +197,12 @@ def evaluate_instrument(
         The country's own outcomes (``custom_outcomes`` of its country file: name to column, transform,
         kind, label, unit); the instrument file's own ``custom_outcomes`` win on a name both define.  Each
         is built from its column on a copy of ``data`` (:mod:`ipf_eval.evidence.outcomes`).
+    eligibility
+        The firms listed as eligible for the instrument (``firm_id, eligible`` and the SME-mix columns
+        ``size_class, sector``), for the take-up among eligible firms; ``None`` when the agency has no list.
+    admin_costs
+        The agency's administrative cost of running the instrument (``admin_cost_eur``, by ``call_year``
+        when given), for the cost per supported firm and per euro granted; ``None`` when unknown.
 
     Returns
     -------
@@ -391,6 +400,7 @@ def evaluate_instrument(
 
     reach = None
     delivery_rows: list[dict[str, Any]] = []
+    mix_aggregates = empty_table("delivery_mix")
     if applications is None or not len(applications):
         notes.add("reach", "No applications data: reach and the delivery indicators (applications, time to "
                            "decision, acceptance rate) were skipped. Add an applications file to the "
@@ -402,6 +412,10 @@ def evaluate_instrument(
                          for k, v in (("applications", reach.applications),
                                       ("median_decision_days", reach.median_decision_days),
                                       ("acceptance_rate", reach.acceptance_rate))]
+        with notes.step("reach"):
+            mix_aggregates = _delivery_mix(applications, country=country, instrument=inst.name,
+                                           eligibility=eligibility, admin_costs=admin_costs,
+                                           profile=disclosure_profile, notes=notes)
 
     estimates = _with_costs(estimates, cost_rows)
     provenance = _provenance(original, inst, country=country, cost=cost, profile=disclosure_profile,
@@ -412,6 +426,7 @@ def evaluate_instrument(
     tables = {"heterogeneity": validate_table("heterogeneity", _columns("heterogeneity", het)),
               "population_mix": validate_table("population_mix", mix_table),
               "delivery": validate_table("delivery", _columns("delivery", pd.DataFrame(delivery_rows))),
+              "delivery_mix": validate_table("delivery_mix", _columns("delivery_mix", mix_aggregates)),
               "costs": validate_table("costs", _columns("costs", pd.DataFrame(cost_rows)))}
     spec = Specification(
         estimator="evaluate_instrument",
@@ -516,6 +531,32 @@ def _with_costs(estimates: pd.DataFrame, cost_rows: list[dict[str, Any]]) -> pd.
 def _truth(tag: SampleProvenance | None, family: str, term: str, outcome: str, subgroup: str = "") -> float:
     value = None if tag is None else tag.true_value(family, term, outcome, subgroup)
     return float("nan") if value is None else value
+
+
+def _delivery_mix(applications: pd.DataFrame, *, country: str, instrument: str,
+                  eligibility: pd.DataFrame | None, admin_costs: pd.DataFrame | None, profile: str,
+                  notes: Any) -> pd.DataFrame:
+    """Return the disclosure-checked counts by SME-mix stratum that the forum's agency benchmark pools."""
+    mix = tuple(c for c in ("size_class", "sector") if c in applications.columns)
+    if not mix:
+        notes.add("reach", "The applications have no size_class or sector column: the counts for the "
+                           "forum's agency benchmark adjusted for SME mix were skipped. Map a size class "
+                           "column in the applications file to include them.")
+        return empty_table("delivery_mix")
+    if eligibility is not None and not all(c in eligibility.columns for c in mix):
+        notes.add("reach", "The eligibility list lacks the SME-mix columns, so take-up among eligible firms "
+                           "is not in the forum's agency benchmark.")
+        eligibility = None
+    try:
+        agg = delivery_mix_aggregates(applications, country=country, instrument=instrument,
+                                      eligibility=eligibility, admin_costs=admin_costs, mix=mix,
+                                      profile=profile)
+    except IpfEvalError as exc:
+        notes.add("reach", f"The counts for the forum's agency benchmark could not be computed: {exc}")
+        return empty_table("delivery_mix")
+    for text in agg.notes:
+        notes.add("reach", text)
+    return agg.table
 
 
 def _columns(name: str, frame: pd.DataFrame) -> pd.DataFrame:

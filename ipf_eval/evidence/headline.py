@@ -3,15 +3,17 @@
 Every outcome of an evaluation has exactly one **headline** estimate: the estimate of the design's own
 estimator.  The grade, the country report and the synthesis use it.
 
-=============  ======================  ==============================  ===========================
-design         design's own estimator  headline term                   grade belongs to (design)
-=============  ======================  ==============================  ===========================
-lottery        ``rct``                 ``late`` (effect on users) if   ``lottery`` (Maryland 5)
-                                       take-up was observed, else
-                                       ``itt``
-scored_call    ``rdd``                 ``robust`` (bias-corrected)     ``rdd`` (Maryland 4)
-open_call      ``att_gt``              ``att`` (simple aggregation)    ``did`` (Maryland 3)
-=============  ======================  ==============================  ===========================
+==============  ======================  ==============================  ===========================
+design          design's own estimator  headline term                   grade belongs to (design)
+==============  ======================  ==============================  ===========================
+lottery         ``rct``                 ``late`` (effect on users) if   ``lottery`` (Maryland 5)
+                                        take-up was observed, else
+                                        ``itt``
+scored_call     ``rdd``                 ``robust`` (bias-corrected)     ``rdd`` (Maryland 4)
+open_call       ``att_gt``              ``att`` (simple aggregation)    ``did`` (Maryland 3)
+delivery_trial  ``rct``                 ``itt`` (effect of the new      ``lottery`` (Maryland 5)
+                                        delivery on eligible firms)
+==============  ======================  ==============================  ===========================
 
 When the design's own estimator did not run for an outcome (too few applicants, no score), the staggered
 DiD (``att_gt``) stays that outcome's headline, and its rows carry the DiD's grade.
@@ -36,7 +38,8 @@ __all__ = [
 ]
 
 #: The estimator family each assignment design calls for.
-DESIGN_ESTIMATOR: dict[str, str] = {"lottery": "rct", "scored_call": "rdd", "open_call": "att_gt"}
+DESIGN_ESTIMATOR: dict[str, str] = {"lottery": "rct", "scored_call": "rdd", "open_call": "att_gt",
+                                    "delivery_trial": "rct"}
 #: The design (in :data:`ipf_eval.evidence.DESIGNS`) an estimator family's estimates are graded as.
 GRADE_DESIGN: dict[str, str] = {"rct": "lottery", "rdd": "rdd", "att_gt": "did"}
 # Headline term of each family, in order of preference (the first present wins).

@@ -24,10 +24,12 @@ __all__ = [
     "OUTCOMES",
     "CostOverride",
     "CustomOutcome",
+    "DeliveryTrialParams",
     "EstimatorParams",
     "InstrumentCosts",
     "InstrumentParams",
     "ProgrammeCosts",
+    "SimulatedTrialEffects",
     "as_instrument",
     "load_instrument_file",
     "programme_costs",
@@ -38,7 +40,7 @@ Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Outcome = Name
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Text = Annotated[str, StringConstraints(max_length=5000)]
-Design = Literal["open_call", "scored_call", "lottery"]
+Design = Literal["open_call", "scored_call", "lottery", "delivery_trial"]
 
 
 class EstimatorParams(ParamsModel):
@@ -81,6 +83,46 @@ class CostOverride(ParamsModel):
         return self
 
 
+class SimulatedTrialEffects(ParamsModel):
+    """The true effects the simulator gives a delivery trial; a key left out keeps the simulator's default.
+
+    The fields of :class:`ipf_eval.data.delivery_trial.DeliveryTrialEffects`, for simulated data only.
+    """
+
+    start_rate: float | None = Field(default=None, gt=0.0, lt=1.0)
+    start_effect: float | None = Field(default=None, gt=-1.0, lt=1.0)
+    completion_rate: float | None = Field(default=None, gt=0.0, lt=1.0)
+    completion_effect: float | None = Field(default=None, gt=-1.0, lt=1.0)
+    days_mean: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    days_effect: float | None = Field(default=None, allow_inf_nan=False)
+    days_shape: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+
+
+class DeliveryTrialParams(ParamsModel):
+    """A randomised trial of a new way of delivering a call (``design: delivery_trial``).
+
+    The firms eligible for one call of ``population`` (another instrument the country runs) are randomised
+    within ``strata`` between the current delivery (``control``) and ``treatment``; the plan
+    (:func:`ipf_eval.experiments.design_trial`) is drawn from ``seed`` of the batch and registered before
+    the outcomes; the analysis (:func:`ipf_eval.experiments.analyse_trial`) follows it.
+    ``simulated_effects`` are the true effects the embedded simulator gives the new delivery (fields of
+    :class:`ipf_eval.data.delivery_trial.DeliveryTrialEffects`); they are ignored for an agency's own data.
+    """
+
+    population: Name
+    treatment: Name = "simplified_form"
+    treatment_label: Annotated[str, StringConstraints(min_length=1, max_length=200)] = (
+        "the simplified application form")
+    call_year: int | None = Field(default=None, ge=1900, le=2100)
+    strata: list[ColumnName] = Field(default_factory=lambda: ["size_class", "region"])
+    covariates: list[ColumnName] = Field(default_factory=lambda: ["log_employment_base", "applied_before"])
+    treated_share: float = Field(default=0.5, gt=0.0, lt=1.0)
+    rerandomise: int = Field(default=100, ge=0, le=10_000)
+    max_smd: float = Field(default=0.05, gt=0.0, le=1.0)
+    n_permutations: int = Field(default=999, ge=0, le=99_999)
+    simulated_effects: SimulatedTrialEffects = Field(default_factory=SimulatedTrialEffects)
+
+
 class InstrumentParams(ParamsModel):
     """One instrument: its design, the outcomes evaluated, estimator choices and costs.
 
@@ -99,6 +141,17 @@ class InstrumentParams(ParamsModel):
     costs: InstrumentCosts
     description: Text = ""
     custom_outcomes: dict[Name, CustomOutcome] = Field(default_factory=dict)
+    trial: DeliveryTrialParams | None = None
+
+    @model_validator(mode="after")
+    def _trial_with_its_design(self) -> InstrumentParams:
+        if self.design == "delivery_trial" and self.trial is None:
+            raise ValueError("design 'delivery_trial' needs a 'trial' block (population: the instrument "
+                             "whose call's eligible firms take part, treatment, strata, ...)")
+        if self.design != "delivery_trial" and self.trial is not None:
+            raise ValueError(f"the 'trial' block belongs to design 'delivery_trial', not {self.design!r}; "
+                             "remove it or set design: delivery_trial")
+        return self
 
     @model_validator(mode="after")
     def _primary_in_outcomes(self) -> InstrumentParams:

@@ -14,6 +14,9 @@ table                   one row per
 ``heterogeneity``       outcome x size class: the effect by the outcome's headline estimator and term
 ``population_mix``      size class of the country's firms (shares of all firms, for transferability)
 ``delivery``            delivery indicator (applications, median decision days, acceptance rate)
+``delivery_mix``        delivery indicator x SME-mix stratum (x bin of days to decision): the
+                        disclosure-checked counts the forum's mix-adjusted agency benchmark pools
+                        (:mod:`ipf_eval.evidence.delivery_aggregates`)
 ``costs``               costed outcome: programme cost per additional unit and its interval
 ======================  ===============================================================================
 
@@ -37,6 +40,7 @@ from ipf_eval.evidence.outcomes import OUTCOME_KINDS
 __all__ = [
     "CHECK_LIST_COLUMNS",
     "DATA_SOURCES",
+    "DELIVERY_MIX_INDICATORS",
     "DESIGN_VALUES",
     "ESTIMATE_COLUMNS",
     "GRADE_DESIGNS",
@@ -50,12 +54,12 @@ __all__ = [
 #: Name written into every evidence record.
 SCHEMA_NAME = "ipf_eval.evidence"
 #: Version of the tables below; bump it when a column is added, removed or changes meaning.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 #: Where the data came from: the embedded simulator or the agency's own data.
 DATA_SOURCES: tuple[str, ...] = ("simulated", "file")
 #: Assignment designs of an instrument.
-DESIGN_VALUES: tuple[str, ...] = ("open_call", "scored_call", "lottery")
+DESIGN_VALUES: tuple[str, ...] = ("open_call", "scored_call", "lottery", "delivery_trial")
 #: Designs an estimate's evidence grade can belong to (see :func:`ipf_eval.evidence.headline.grade_design`).
 GRADE_DESIGNS: tuple[str, ...] = ("did", "lottery", "rdd")
 
@@ -192,6 +196,26 @@ _DELIVERY = pa.DataFrameSchema(
     strict=True, ordered=True, coerce=True, name="delivery",
 )
 
+#: Indicators of the ``delivery_mix`` table (the aggregates of
+#: :func:`ipf_eval.evidence.delivery_aggregates.delivery_mix_aggregates`).
+DELIVERY_MIX_INDICATORS: tuple[str, ...] = ("take_up", "first_time_share", "dropout_rate", "days_to_decision",
+                                            "admin_cost", "euro_granted")
+
+_DELIVERY_MIX = pa.DataFrameSchema(
+    {
+        "country": _str(_COUNTRY),
+        "instrument": _str(_NAME),
+        "indicator": _str(pa.Check.isin(list(DELIVERY_MIX_INDICATORS))),
+        "stratum": _str(pa.Check.str_length(min_value=1, max_value=200)),
+        "bin_low": _float(pa.Check.ge(0)),
+        "bin_high": _float(pa.Check.ge(0)),
+        "n": pa.Column(float, checks=[pa.Check.ge(0)]),
+        "events": _float(pa.Check.ge(0)),
+    },
+    unique=["country", "instrument", "indicator", "stratum", "bin_low"],
+    strict=True, ordered=True, coerce=True, name="delivery_mix",
+)
+
 _COSTS = pa.DataFrameSchema(
     {
         "country": _str(_COUNTRY),
@@ -218,6 +242,7 @@ TABLES: Mapping[str, pa.DataFrameSchema] = {
     "heterogeneity": _HETEROGENEITY,
     "population_mix": _POPULATION_MIX,
     "delivery": _DELIVERY,
+    "delivery_mix": _DELIVERY_MIX,
     "costs": _COSTS,
 }
 

@@ -18,15 +18,37 @@ favoured across strata (a deterministic tie-break, e.g. always the first arm, wo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Randomisation", "UnitStructure", "anova_icc", "draw_arms", "randomise", "smd_matrix",
-           "stratum_keys", "unit_structure"]
+from ipf_eval.errors import SpecificationError
+
+__all__ = ["Randomisation", "UnitStructure", "anova_icc", "column_names", "draw_arms", "randomise",
+           "smd_matrix", "stratum_keys", "unit_structure"]
 
 _EPS = 1e-9
+
+
+def column_names(value: object, param: str, function: str) -> tuple[str, ...]:
+    """Return ``value`` (one column name, a list of them, or ``None``) as a tuple without repeats.
+
+    Raises
+    ------
+    SpecificationError
+        If an element is not a string (the message names ``function`` and ``param``).
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    out = tuple(value) if isinstance(value, Sequence) else (value,)
+    if not all(isinstance(v, str) for v in out):
+        raise SpecificationError(f"{function}(): `{param}` must be a column name or a list of column names "
+                                 f"(strings); got {value!r}.")
+    return tuple(dict.fromkeys(out))
 
 
 @dataclass(frozen=True, eq=False)

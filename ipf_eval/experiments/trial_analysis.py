@@ -30,7 +30,7 @@ import pandas as pd
 from ipf_eval._cross_section import design_matrix
 from ipf_eval._defaults import check_alpha, keyword_options
 from ipf_eval.errors import DataError, SpecificationError
-from ipf_eval.experiments._randomise import randomise, stratum_keys, unit_structure
+from ipf_eval.experiments._randomise import column_names, randomise, stratum_keys, unit_structure
 from ipf_eval.experiments.rct import RCTResult, rct
 from ipf_eval.experiments.trial_design import TrialDesign
 from ipf_eval.results import FrozenMapping, ResultMixin, Specification, Summary, json_safe, tidy_frame
@@ -176,13 +176,7 @@ def _holm(p: np.ndarray) -> np.ndarray:
 
 
 def _names(value: object, param: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    out = tuple(value) if isinstance(value, Sequence) else (value,)
-    if not all(isinstance(v, str) for v in out):
-        raise SpecificationError(f"{_FN}(): `{param}` must be a column name or a list of them (strings); "
-                                 f"got {value!r}.")
-    return tuple(dict.fromkeys(out))
+    return column_names(value, param, _FN)
 
 
 def _count(name: str, value: object) -> int:

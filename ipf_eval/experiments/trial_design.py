@@ -38,7 +38,7 @@ import pandas as pd
 
 from ipf_eval._defaults import check_alpha, keyword_options, user_stack_level
 from ipf_eval.errors import DataError, EstimationWarning, SpecificationError
-from ipf_eval.experiments._randomise import anova_icc, randomise, smd_matrix, unit_structure
+from ipf_eval.experiments._randomise import anova_icc, column_names, randomise, smd_matrix, unit_structure
 from ipf_eval.experiments.power import PowerResult
 from ipf_eval.experiments.power import power as power_calculation
 from ipf_eval.experiments.trial_plan import PreAnalysisPlan
@@ -172,15 +172,7 @@ def assignment_sha256(assignment: pd.DataFrame, *, idname: str, arm: str = _ARM)
 
 
 def _names(value: object, param: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    out = tuple(value) if isinstance(value, Sequence) else (value,)
-    if not all(isinstance(v, str) for v in out):
-        raise SpecificationError(f"{_FN}(): `{param}` must be a column name or a list of column names "
-                                 f"(strings); got {value!r}.")
-    return tuple(dict.fromkeys(out))
+    return column_names(value, param, _FN)
 
 
 def _count(name: str, value: object, minimum: int) -> int:

@@ -585,6 +585,12 @@ class _DataCheck:
         inst = self.settings.instruments[name]
         ifile = self.found.shown(self.settings.params_dir / "instruments" / f"{name}.yaml")
         before = len(self.found.items)
+        if inst.design == "delivery_trial":
+            self.problem(f"instruments: {name}", f"{name} in {ifile} is a delivery trial, which this "
+                         "version runs on the embedded simulated data only (an agency's own trial needs its "
+                         "assignment and outcome files, not read yet); remove it from the country's "
+                         "instruments, or evaluate the trial with ipf_eval.experiments.analyse_trial", name)
+            return False
         try:
             specs = self.settings.outcome_specs(self.code, name)
         except ParameterError as exc:

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = ["NOTEBOOKS", "main", "refresh_notebooks", "sync_notebook"]
 
-NOTEBOOKS = ("getting_started", "instrument_evaluation", "country_report", "synthesis", "forum_instrument",
-             "michigan_training_grants")
+NOTEBOOKS = ("getting_started", "instrument_evaluation", "delivery_trial", "country_report", "synthesis",
+             "forum_instrument", "michigan_training_grants", "delivery_trial_planning")
 
 
 def _parser() -> argparse.ArgumentParser:

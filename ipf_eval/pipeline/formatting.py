@@ -338,7 +338,7 @@ def effect_in_units(estimate: float, ci_low: float, ci_high: float, *, scale: st
 
 @keyword_options
 def effect_sentence(subject: str, outcome_label: str, effect: EffectInUnits, *, significant: bool,
-                    horizon: str = "") -> str:
+                    horizon: str = "", without: str = "the support") -> str:
     """Write one plain-English sentence: the effect, its interval, whether it is told from zero.
 
     Parameters
@@ -348,6 +348,9 @@ def effect_sentence(subject: str, outcome_label: str, effect: EffectInUnits, *, 
     effect, significant, horizon
         From :func:`effect_in_units`; whether it is distinguishable from zero (the caller's test); an
         optional time phrase after the value, e.g. ``"three years after support"``.
+    without
+        What the effect is compared with (``"than without <without>"``): ``"the support"``, or for a
+        delivery trial the new way of applying.
 
     Returns
     -------
@@ -374,7 +377,7 @@ def effect_sentence(subject: str, outcome_label: str, effect: EffectInUnits, *, 
     told = "distinguishable" if significant else "not distinguishable"
     size = value.lstrip("+" + MINUS)
     what = f"{size} {side}" if side else f"no different ({size})"
-    return (f"{subject.strip()}: {outcome_label.strip()} is {what}{when} than without the support "
+    return (f"{subject.strip()}: {outcome_label.strip()} is {what}{when} than without {without.strip()} "
             f"({interval}); the effect is {told} from zero.")
 
 

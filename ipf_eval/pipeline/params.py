@@ -70,8 +70,9 @@ CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Text = Annotated[str, StringConstraints(max_length=5000)]
-CaseStudy = Literal["michigan_training_grants", "getting_started"]
-_CASE_STUDIES: tuple[CaseStudy, ...] = ("michigan_training_grants", "getting_started")
+CaseStudy = Literal["michigan_training_grants", "getting_started", "delivery_trial_planning"]
+_CASE_STUDIES: tuple[CaseStudy, ...] = ("michigan_training_grants", "getting_started",
+                                        "delivery_trial_planning")
 
 
 # ---------------------------------------------------------------------------------------------------------

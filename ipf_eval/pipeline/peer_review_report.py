@@ -34,7 +34,8 @@ from ipf_eval.synthesis.peer_review import (
     review_questions,
 )
 
-__all__ = ["comparison_section", "costs_section", "peer_review_section", "summary_section"]
+__all__ = ["comparison_section", "costs_section", "design_limits_section", "peer_review_section",
+           "summary_section"]
 
 _E = html.escape
 
@@ -227,10 +228,50 @@ def _reason(text: str) -> str:
     return "" if public == WITHHELD_MESSAGE else f" (The evaluation recorded: {public}.)"
 
 
+def _limits_table(table: pd.DataFrame, host: str | None) -> Table:
+    """Return what each design behind the agencies' headline estimates can and cannot show (host's first)."""
+    designs: dict[str, tuple[str, list[str]]] = {}
+    for r in table.to_dict(orient="records"):
+        design = _design_of(r)
+        designs.setdefault(design_label(design), (design, []))[1].append(str(r["country"]))
+    limits = []
+    for name, (design, agencies) in sorted(designs.items(), key=lambda kv: (host not in kv[1][1], kv[0])):
+        can, cannot = design_limits(design)
+        limits.append({"design": name, "agencies": ", ".join(agencies), "can_show": can,
+                       "cannot_show": cannot})
+    return Table(pd.DataFrame(limits), "what the comparison behind each agency's headline estimates "
+                                       "identifies, and what it leaves open, from the assumptions of its "
+                                       "design")
+
+
+@keyword_options
+def design_limits_section(records: Sequence[Mapping[str, Any]], *, instrument: str,
+                          countries: Sequence[str] | None = None) -> list[object]:
+    """Return, once for the page, what each design behind the agencies' estimates can and cannot show.
+
+    Parameters
+    ----------
+    records
+        Evidence records; not modified.
+    instrument
+        The instrument.
+    countries
+        The agencies compared (``None``: every one with a record of the instrument).
+
+    Returns
+    -------
+    list
+        A :class:`~ipf_eval.pipeline.display.Table` with one row per design (its agencies, what it can
+        show, what it cannot), so that each agency's review below need not repeat it.
+    """
+    return [_limits_table(instrument_comparison(records, instrument=instrument, countries=countries), None)]
+
+
 @keyword_options
 def peer_review_section(records: Sequence[Mapping[str, Any]], *, instrument: str, host: str,
                         countries: Sequence[str] | None = None, include_stale: bool = False,
-                        alpha: float = 0.05, large_i2: float = LARGE_I2) -> list[object]:
+                        alpha: float = 0.05, large_i2: float = LARGE_I2,
+                        design_table: bool = True) -> list[object]:
     """Return the peer review of the host agency's evaluation of an instrument, paired with its peers'.
 
     Parameters
@@ -251,6 +292,9 @@ def peer_review_section(records: Sequence[Mapping[str, Any]], *, instrument: str
     large_i2
         I² from which the variation between countries counts as large
         (:func:`ipf_eval.synthesis.peer_review.divergences`).
+    design_table
+        Whether the review repeats the table of what each design can show (``False`` when the page shows
+        it once, :func:`design_limits_section`).
 
     Returns
     -------
@@ -274,18 +318,8 @@ def peer_review_section(records: Sequence[Mapping[str, Any]], *, instrument: str
            "No other agency evaluated this instrument: no peer to compare with; the questions come from the "
            "evaluation's own checks.")
     out: list[object] = [Text(f"### {h}: its evaluation reviewed by its peers\n\n{who}")]
-    designs: dict[str, tuple[str, list[str]]] = {}
-    for r in table.to_dict(orient="records"):
-        design = _design_of(r)
-        designs.setdefault(design_label(design), (design, []))[1].append(str(r["country"]))
-    limits = []
-    for name, (design, agencies) in sorted(designs.items(), key=lambda kv: (host not in kv[1][1], kv[0])):
-        can, cannot = design_limits(design)
-        limits.append({"design": name, "agencies": ", ".join(agencies), "can_show": can,
-                       "cannot_show": cannot})
-    out.append(Table(pd.DataFrame(limits), "what the comparison behind each agency's headline "
-                                           "estimates identifies, and what it leaves open, from the "
-                                           "assumptions of its design"))
+    if design_table:
+        out.append(_limits_table(table, host))
     div = divergences(records, instrument=instrument, countries=countries, host=host,
                       include_stale=include_stale, large_i2=large_i2)
     if not len(div):

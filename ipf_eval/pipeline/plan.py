@@ -40,6 +40,7 @@ RunKind = Literal["instrument", "country", "synthesis", "case_study"]
 #: Notebook file used for each kind of run (case studies are named by their own file).
 NOTEBOOK_FILES: dict[str, str] = {
     "instrument": "instrument_evaluation.ipynb",
+    "delivery_trial": "delivery_trial.ipynb",
     "country": "country_report.ipynb",
     "synthesis": "synthesis.ipynb",
     "forum_instrument": "forum_instrument.ipynb",
@@ -220,7 +221,8 @@ def build_plan(batch_file: Path | str, *, only: str | None = None, project_root:
             evidence = evidence_dir / f"{code}__{name}.json"
             runs.append(Run(
                 run_id=f"{code}/{name}", kind="instrument", title=f"{country.name}: {inst.label}",
-                notebook=nb_dir / NOTEBOOK_FILES["instrument"],
+                notebook=nb_dir / NOTEBOOK_FILES["delivery_trial" if inst.design == "delivery_trial"
+                                                 else "instrument"],
                 parameters={"country": code, "instrument": name, "params": params,
                             "evidence_path": str(evidence), "created": ""},
                 executed=work_dir / code / f"{name}.ipynb", failed=work_dir / code / f"{name}.failed.ipynb",

@@ -9,7 +9,7 @@ the same values and give the same numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +20,7 @@ from ipf_eval.evidence import InstrumentEvidence, evaluate_instrument
 from ipf_eval.evidence.outcomes import OutcomeSpec, outcome_specs
 from ipf_eval.evidence.parameters import CostOverride, InstrumentParams
 from ipf_eval.evidence.reach import applications_from_file
+from ipf_eval.evidence.trial_evidence import DeliveryTrialEvidence, evaluate_delivery_trial
 from ipf_eval.pipeline.params import (
     BatchParams,
     CountryParams,
@@ -123,12 +124,18 @@ def batch_settings(params: str | Path) -> BatchSettings:
 
 @dataclass(frozen=True, eq=False)
 class EvaluationData:
-    """The data of one evaluation: the panel, the delivery data and the country's firms."""
+    """The data of one evaluation: the panel, the delivery data and the country's firms.
+
+    ``eligibility`` lists the firms eligible for the instrument with their SME mix, and ``admin_costs``
+    the agency's administrative cost per call (the simulator has both; an agency's own files do not yet).
+    """
 
     panel: pd.DataFrame
     applications: pd.DataFrame | None = None
     population: pd.DataFrame | None = None
     data_file: Path | None = None
+    eligibility: pd.DataFrame | None = None
+    admin_costs: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -176,10 +183,69 @@ class InstrumentRun:
         sim = simulate_firms(seed=source.seed, n_firms=source.n_firms)
         code, name = self.country.code, self.instrument.name
         apps = sim.applications
+        elig = sim.eligibility
+        elig = elig.loc[(elig["country"] == code) & (elig["instrument"] == name), ["firm_id", "eligible"]]
+        calls = sim.calls
         return EvaluationData(
             panel=sim.evaluation_sample(code, name),
             applications=apps.loc[(apps["country"] == code) & (apps["instrument"] == name)],
-            population=sim.panel.loc[sim.panel["country"] == code])
+            population=sim.panel.loc[sim.panel["country"] == code],
+            eligibility=elig.merge(sim.firms[["firm_id", "size_class", "sector"]], on="firm_id", how="left"),
+            admin_costs=calls.loc[(calls["country"] == code) & (calls["instrument"] == name),
+                                  ["call_year", "admin_cost_eur"]].reset_index(drop=True))
+
+    def evaluate_trial(self, *, created: str | None = None) -> DeliveryTrialEvidence:
+        """Run the delivery trial of an instrument of design ``delivery_trial`` on the simulated register.
+
+        The steps an agency takes, in order: the eligible firms of the call (baseline columns only), the
+        registered design drawn from the batch seed (:func:`ipf_eval.experiments.design_trial`), then the
+        outcomes after the call (the simulator's, with the trial block's ``simulated_effects``), analysed
+        as the plan says (:func:`ipf_eval.evidence.evaluate_delivery_trial`).
+
+        Raises
+        ------
+        ParameterError
+            If the instrument is not a delivery trial, or the country's data are its own file (a trial on an
+            agency's own files needs its assignment and outcome files, which this version does not read).
+        """
+        from ipf_eval.data import simulate_firms
+        from ipf_eval.data.delivery_trial import (
+            DeliveryTrialEffects,
+            simulate_delivery_trial,
+            trial_population,
+        )
+        from ipf_eval.experiments import design_trial
+
+        trial, code = self.instrument.trial, self.country.code
+        if trial is None:
+            raise ParameterError(f"instrument {self.instrument.name!r} has design "
+                                 f"{self.instrument.design!r}, not 'delivery_trial'; evaluate it with "
+                                 "InstrumentRun.evaluate")
+        source = self.country.data
+        if isinstance(source, FileSource):
+            raise ParameterError(f"{code}: the delivery trial {self.instrument.name!r} runs on the "
+                                 "embedded simulated data only; an agency's own trial needs its assignment "
+                                 "and outcome files, which this version does not read. Remove the trial from "
+                                 "the country's instruments or use source: simulated")
+        sim = simulate_firms(seed=source.seed, n_firms=source.n_firms)
+        population = trial_population(sim, country=code, instrument=trial.population,
+                                      call_year=trial.call_year)
+        design = design_trial(
+            population, idname="firm_id", strata=list(trial.strata), arms=("control", trial.treatment),
+            shares=(1.0 - trial.treated_share, trial.treated_share), seed=self.seed,
+            yname=self.instrument.primary,
+            secondary=[o for o in self.instrument.outcomes if o != self.instrument.primary],
+            covariates=list(trial.covariates), rerandomise=trial.rerandomise, max_smd=trial.max_smd,
+            n_permutations=trial.n_permutations, title=self.instrument.label)
+        outcome = simulate_delivery_trial(population, design.assignment, seed=self.seed,
+                                          effects=replace(DeliveryTrialEffects(), **{
+                                              k: v for k, v in trial.simulated_effects.model_dump().items()
+                                              if v is not None}),
+                                          treatment=trial.treatment)
+        return evaluate_delivery_trial(outcome.outcomes, design, self.instrument, country=code,
+                                       seed=self.seed, disclosure_profile=self.country.disclosure_profile,
+                                       created=created or None, data_source="simulated", truth=outcome.truth,
+                                       population=sim.panel.loc[sim.panel["country"] == code])
 
     def evaluate(self, data: EvaluationData | None = None, *,
                  created: str | None = None) -> InstrumentEvidence:
@@ -188,7 +254,8 @@ class InstrumentRun:
         return evaluate_instrument(data.panel, self.instrument, country=self.country.code, costs=self.costs,
                                    disclosure_profile=self.country.disclosure_profile, seed=self.seed,
                                    applications=data.applications, population=data.population,
-                                   created=created or None, custom_outcomes=self.country.custom_outcomes)
+                                   created=created or None, custom_outcomes=self.country.custom_outcomes,
+                                   eligibility=data.eligibility, admin_costs=data.admin_costs)
 
 
 @keyword_options

@@ -26,17 +26,19 @@ from ipf_eval.synthesis.country import VERDICT_WORDS, CountryVerdict, country_ve
 __all__ = ["COST_LABELS", "HORIZONS", "SUBJECTS", "Section", "cost_label", "cost_sentence", "findings_rows",
            "instrument_summary", "money", "outcome_sentence", "verdict_sentence", "verdict_words"]
 
-#: Who an estimate is about, by the design its grade belongs to.
+#: Who an estimate is about, by the design its grade belongs to (a delivery trial's by its own design).
 SUBJECTS: Mapping[str, str] = {
     "did": "Supported firms",
     "lottery": "Lottery winners who used the support",
     "rdd": "Firms just above the score threshold",
+    "delivery_trial": "Eligible firms offered the new way of applying",
 }
 #: Over which time an estimate measures the effect, by design.
 HORIZONS: Mapping[str, str] = {
     "did": "on average over the years since support",
     "lottery": "in the year of the call",
     "rdd": "in the year of the call",
+    "delivery_trial": "at the call",
 }
 #: What one unit of a cost per outcome is.
 COST_LABELS: Mapping[str, str] = {
@@ -80,6 +82,10 @@ class Section:
     lead: str = ""
 
     def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_html(self) -> str:
+        """Return the section as HTML (``<section id=...>``), every text escaped."""
         items = "".join(f"<li>{_E(i)}</li>" for i in self.items)
         lead = f"<p><strong>{_E(self.lead)}</strong></p>" if self.lead else ""
         return f"<section id='{_E(self.id)}'><h2>{_E(self.title)}</h2>{lead}<ul>{items}</ul></section>"
@@ -114,9 +120,10 @@ def outcome_sentence(row: Mapping[str, Any], *, alpha: float = 0.05) -> str:
     shown = fmt.outcome_display(str(row["outcome"]))
     effect = fmt.effect_in_units(float(row["estimate"]), float(row["ci_low"]), float(row["ci_high"]),
                                  scale=shown.scale, unit=shown.unit, alpha=alpha)
-    design = str(row["grade_design"])
+    design = "delivery_trial" if row.get("design") == "delivery_trial" else str(row["grade_design"])
     return fmt.effect_sentence(SUBJECTS[design], shown.label, effect, significant=_significant(row),
-                               horizon=HORIZONS[design])
+                               horizon=HORIZONS[design],
+                               without="it" if design == "delivery_trial" else "the support")
 
 
 @keyword_options

@@ -154,6 +154,21 @@ def _row_text(t: TwinEstimate) -> dict[str, str]:
             "source's own estimate": f"{own} ({own_interval.split('interval ', 1)[-1]})"}
 
 
+def _opening(table: TwinTable) -> tuple[list[object], list[object]]:
+    """Return a twinning section's opening (banner, method; or why nothing was twinned) and its errors."""
+    errors: list[object] = [Text("**Not twinned:**\n\n" + "\n".join(f"- {_esc(e)}" for e in table.errors))] \
+        if table.errors else []
+    if not table.twins:
+        return [Text("No instrument has size-class estimates and a usable headline estimate in the evidence "
+                     "records yet, so nothing can be twinned.")], errors
+    out: list[object] = []
+    banner = data_banner(t.data_source for t in table.twins)
+    if banner is not None:
+        out.append(banner)
+    out.append(Text(_METHOD))
+    return out, errors
+
+
 @keyword_options
 def twin_section(table: TwinTable, *, labels: Mapping[str, str] | None = None) -> list[object]:
     """Return the synthesis page's twinning section: one table per instrument and outcome.
@@ -174,16 +189,9 @@ def twin_section(table: TwinTable, *, labels: Mapping[str, str] | None = None) -
         of the target's firms in size classes not estimated, the source's own estimate) and a sentence
         saying how many twins cannot be told from zero; then the pairs that could not be twinned.
     """
-    errors = [Text("**Not twinned:**\n\n" + "\n".join(f"- {_esc(e)}" for e in table.errors))] \
-        if table.errors else []
+    out, errors = _opening(table)
     if not table.twins:
-        return [Text("No instrument has size-class estimates and a usable headline estimate in the evidence "
-                     "records yet, so nothing can be twinned."), *errors]
-    out: list[object] = []
-    banner = data_banner(t.data_source for t in table.twins)
-    if banner is not None:
-        out.append(banner)
-    out.append(Text(_METHOD))
+        return [*out, *errors]
     level = f"{100 * (1 - table.alpha):.10g} %"
     for (inst, outcome), twins in _groups(table).items():
         shown = fmt.outcome_display(outcome)
@@ -263,16 +271,9 @@ def twin_summary_section(table: TwinTable, *, labels: Mapping[str, str] | None =
         twins' effects in units, the best evidence grade behind them, the largest share of a target's firms
         in size classes not estimated), then the pairs that could not be twinned.
     """
-    errors = [Text("**Not twinned:**\n\n" + "\n".join(f"- {_esc(e)}" for e in table.errors))] \
-        if table.errors else []
+    out, errors = _opening(table)
     if not table.twins:
-        return [Text("No instrument has size-class estimates and a usable headline estimate in the evidence "
-                     "records yet, so nothing can be twinned."), *errors]
-    out: list[object] = []
-    banner = data_banner(t.data_source for t in table.twins)
-    if banner is not None:
-        out.append(banner)
-    out.append(Text(_METHOD))
+        return [*out, *errors]
     rows = []
     for (inst, outcome), twins in _groups(table).items():
         low, high = min(t.estimate for t in twins), max(t.estimate for t in twins)

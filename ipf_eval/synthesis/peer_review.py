@@ -77,6 +77,7 @@ _CANONICAL: Mapping[str, str] = {
     "open_call": "did", "did": "did",
     "matching": "matching", "weighting": "matching",
     "iv": "iv", "regression": "regression", "before_after": "before_after",
+    "delivery_trial": "delivery_trial",
 }
 
 #: Each design in words.
@@ -88,9 +89,17 @@ DESIGN_WORDS: Mapping[str, str] = {
     "iv": "instrumental variable (a rule that moved take-up)",
     "regression": "regression on recorded characteristics",
     "before_after": "before-after comparison of supported firms",
+    "delivery_trial": "delivery trial (a new way of delivering a call randomised among eligible firms)",
 }
 
 _LIMITS: Mapping[str, tuple[str, str]] = {
+    "delivery_trial": (
+        "The effect of the new way of delivering the call on the eligible firms' applications: firms were "
+        "drawn at random for it, so the difference in how many start and complete an application is "
+        "caused by the change of delivery, for firms like those of this call.",
+        "Whether the extra applicants gain from the support itself (that is the instrument's own "
+        "evaluation); effects on decision times beyond a comparison of completed applications, which mixes "
+        "the change with the different firms it brings in; and effects in later calls or at full scale."),
     "lottery": (
         "The effect of the support itself on the firms that applied: winners and losers of the draw differ "
         "only by chance, so the difference in their outcomes is caused by the support (with take-up "
@@ -265,9 +274,9 @@ def design_limits(design: str) -> tuple[str, str]:
     Parameters
     ----------
     design
-        An evidence record's design (``lottery``, ``scored_call``, ``open_call``), the design a grade
-        belongs to (``lottery``, ``rdd``, ``did``) or another design of the Maryland scale (``rct``,
-        ``matching`` or ``weighting``, ``iv``, ``regression``, ``before_after``).
+        An evidence record's design (``lottery``, ``scored_call``, ``open_call``, ``delivery_trial``), the
+        design a grade belongs to (``lottery``, ``rdd``, ``did``) or another design of the Maryland scale
+        (``rct``, ``matching`` or ``weighting``, ``iv``, ``regression``, ``before_after``).
 
     Returns
     -------
