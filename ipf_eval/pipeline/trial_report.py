@@ -285,7 +285,8 @@ def trial_summary(ev: DeliveryTrialEvidence, *, label: str) -> Section:
 @keyword_options
 def trial_grade(ev: DeliveryTrialEvidence) -> Text:
     """Return the grade and each check behind it, in words."""
-    meaning = html.escape(_meaning(ev))
+    meaning = _meaning(ev)
+    meaning = html.escape(meaning[:1].upper() + meaning[1:])
     lines = [f"**Evidence grade: Maryland level {ev.grade.level} of 5.** {meaning}"]
     lines += [f"- {html.escape(CHECK_LABELS.get(c.name, c.name))}: {c.status}. {html.escape(c.reason)}"
               for c in ev.grade.checks]
