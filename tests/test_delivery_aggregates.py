@@ -23,6 +23,7 @@ from ipf_eval.disclosure import DisclosureProfile
 from ipf_eval.errors import DataError, SpecificationError
 from ipf_eval.evidence.delivery_aggregates import (
     AGGREGATE_COLUMNS,
+    AGGREGATE_INDICATORS,
     DeliveryAggregates,
     adjusted_benchmark_from_aggregates,
     delivery_mix_aggregates,
@@ -466,3 +467,9 @@ def test_forum_data_errors(pooled: pd.DataFrame, mutate: Any, match: str) -> Non
 def test_forum_option_errors(pooled: pd.DataFrame, change: dict[str, Any], match: str) -> None:
     with pytest.raises(SpecificationError, match=match):
         adjusted_benchmark_from_aggregates(pooled, **change)
+
+
+def test_the_evidence_schema_knows_every_indicator_the_aggregates_write() -> None:
+    from ipf_eval.evidence.schema import DELIVERY_MIX_INDICATORS
+
+    assert DELIVERY_MIX_INDICATORS == AGGREGATE_INDICATORS

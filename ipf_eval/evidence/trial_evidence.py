@@ -28,10 +28,11 @@ from typing import Any
 
 import pandas as pd
 
-from ipf_eval._defaults import check_options, keyword_options
+from ipf_eval._defaults import keyword_options
 from ipf_eval._files import stable_hash
 from ipf_eval._version import __version__
 from ipf_eval.data.provenance import frame_sha256
+from ipf_eval.disclosure import PROFILES, get_profile
 from ipf_eval.errors import DataError, IpfEvalError, SpecificationError
 from ipf_eval.evidence.checks import lottery_balance_check
 from ipf_eval.evidence.evaluate import _created
@@ -60,7 +61,6 @@ from ipf_eval.results import ResultMixin, Specification, Summary, json_safe
 
 __all__ = ["DeliveryTrialEvidence", "evaluate_delivery_trial"]
 
-_MIN_FIRMS = {"statistical_office": 3, "research_data_centre": 10}
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,8 +229,7 @@ def evaluate_delivery_trial(outcomes: pd.DataFrame, design: TrialDesign, instrum
                             *, country: str, seed: int, disclosure_profile: str = "statistical_office",
                             created: str | None = None, data_source: str = "simulated",
                             truth: pd.DataFrame | None = None, population: pd.DataFrame | None = None,
-                            idname: str = "firm_id",
-                            **options: Any) -> DeliveryTrialEvidence:
+                            idname: str = "firm_id") -> DeliveryTrialEvidence:
     r"""Evaluate a delivery trial as its registered plan says and build its evidence record.
 
     Parameters
@@ -256,8 +255,6 @@ def evaluate_delivery_trial(outcomes: pd.DataFrame, design: TrialDesign, instrum
         The country's firms, for its SME mix (``population_mix``); ``None``: none.
     idname
         The firm identifier column.
-    **options
-        None are accepted; an unknown keyword is refused.
 
     Returns
     -------
@@ -290,15 +287,14 @@ def evaluate_delivery_trial(outcomes: pd.DataFrame, design: TrialDesign, instrum
     Bhargava, S., & Manoli, D. (2015). Psychological frictions and the incomplete take-up of social
     benefits: evidence from an IRS field experiment. American Economic Review, 105(11), 3489-3529.
     """
-    check_options(options, (), function="evaluate_delivery_trial")
     created = _created(created)
     inst = as_instrument(instrument)
     if inst.design != "delivery_trial" or inst.trial is None:
         raise SpecificationError(f"evaluate_delivery_trial: instrument {inst.name!r} has design "
                                  f"{inst.design!r}; it evaluates instruments of design 'delivery_trial' (use "
                                  "evaluate_instrument for the others)")
-    if disclosure_profile not in _MIN_FIRMS:
-        raise SpecificationError(f"disclosure_profile must be one of {sorted(_MIN_FIRMS)!r}; got "
+    if disclosure_profile not in PROFILES:
+        raise SpecificationError(f"disclosure_profile must be one of {sorted(PROFILES)!r}; got "
                                  f"{disclosure_profile!r}")
     if data_source not in ("simulated", "file"):
         raise SpecificationError(f"data_source must be 'simulated' or 'file'; got {data_source!r}")
@@ -311,7 +307,7 @@ def evaluate_delivery_trial(outcomes: pd.DataFrame, design: TrialDesign, instrum
                         "instrument file's custom_outcomes")
     data = outcomes.rename(columns={spec.column: name for name, spec in specs.items()
                                     if spec.column != name})
-    min_firms = _MIN_FIRMS[disclosure_profile]
+    min_firms = get_profile(disclosure_profile).min_firms
     plan = design.plan
     arms = plan.arms
     merged = data.merge(design.assignment[[idname, *plan.strata, "arm"]].rename(columns={"arm": "_assigned"}),
@@ -351,10 +347,11 @@ def evaluate_delivery_trial(outcomes: pd.DataFrame, design: TrialDesign, instrum
     grade = evidence_grade(design="lottery", checks=checks)
     true = {} if truth is None else {str(r["outcome"]): float(r["effect"]) for r in truth.to_dict("records")
                                      if str(r.get("size_class", "all")) == "all"}
+    data_sha = frame_sha256(outcomes)
     provenance = Provenance(
-        data_source=data_source, data_sha256=frame_sha256(outcomes),
+        data_source=data_source, data_sha256=data_sha,
         run_id=stable_hash({"instrument": inst.model_dump(mode="json"), "country": country, "seed": seed,
-                            "data": frame_sha256(outcomes), "plan": plan.sha256,
+                            "data": data_sha, "plan": plan.sha256,
                             "profile": disclosure_profile, "version": __version__,
                             "schema_version": SCHEMA_VERSION})[:16],
         created=created, version=__version__, seed=seed)

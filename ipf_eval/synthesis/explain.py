@@ -96,15 +96,14 @@ class DifferenceExplanations:
     moderators
         The characteristics of each country used (aggregates only): ``country, instrument, outcome,
         micro_share, evidence_grade, design``.
-    min_residual_df, countries_per_moderator, alpha
-        The rules applied.
+    min_residual_df, alpha
+        The rules applied (the exploratory threshold is :data:`COUNTRIES_PER_MODERATOR`).
     """
 
     table: pd.DataFrame
     fits: dict[tuple[str, str, str], MetaRegressionResult] = field(default_factory=dict)
     moderators: pd.DataFrame = field(default_factory=pd.DataFrame)
     min_residual_df: int = MIN_RESIDUAL_DF
-    countries_per_moderator: int = COUNTRIES_PER_MODERATOR
     alpha: float = 0.05
 
     def fitted(self) -> pd.DataFrame:
