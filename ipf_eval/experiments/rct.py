@@ -180,16 +180,22 @@ def robust_vcov(
 
 
 def _coefficient_influence(
-    X: np.ndarray, resid: np.ndarray, xtx_inv: np.ndarray, *, vce: str, groups: np.ndarray | None
+    X: np.ndarray,
+    resid: np.ndarray,
+    xtx_inv: np.ndarray,
+    *,
+    vce: str,
+    groups: np.ndarray | None,
+    column: int = 1,
 ) -> np.ndarray:
-    r"""Influence function of the coefficient on assignment (column 1), matching :func:`robust_vcov`.
+    r"""Influence function of one coefficient (default: assignment, column 1), matching :func:`robust_vcov`.
 
-    :math:`\psi_i = n\,[(X'X)^{-1}x_i]_1\,e_i\,s_i`, with :math:`s_i = (1-h_{ii})^{-1/2}` (HC2),
+    :math:`\psi_i = n\,[(X'X)^{-1}x_i]_j\,e_i\,s_i`, with :math:`s_i = (1-h_{ii})^{-1/2}` (HC2),
     :math:`(1-h_{ii})^{-1}` (HC3) or the constant :math:`\sqrt{G/(G-1)\,(n-1)/(n-k)}` (CR1, summed
     within clusters), so that :math:`n^{-2}\sum \psi_i^2` is the sandwich variance.
     """
     n, k = X.shape
-    psi = n * (X @ xtx_inv[:, 1]) * resid
+    psi = n * (X @ xtx_inv[:, column]) * resid
     if groups is not None:
         g = int(pd.factorize(groups)[0].max()) + 1
         return np.asarray(psi * np.sqrt(g / (g - 1) * (n - 1) / (n - k)))
@@ -264,7 +270,8 @@ def rct(
         means.
     takeup
         0/1 column: the firm actually used the support. When given, the effect on users is estimated by
-        IV (assignment instruments take-up; the Wald ratio without covariates).
+        IV (assignment instruments take-up; the Wald ratio without covariates), with the ITT's ``vce``
+        or cluster-robust variance.
     strata
         Randomisation strata (blocks). The ITT becomes the stratum-size-weighted average of within-stratum
         differences (stratum indicators centred and interacted with assignment), and permutations stay
@@ -303,8 +310,8 @@ def rct(
     :math:`\sqrt{s_1^2/n_1 + s_0^2/n_0}` (Neyman). Lin (2013):
     :math:`Y_i = \alpha + \tau Z_i + (X_i-\bar X)'\beta + Z_i (X_i-\bar X)'\gamma + e_i`, HC2/HC3.
     Effect on users (Imbens & Angrist 1994): :math:`\tau_{LATE} = \tau_{ITT}/(\bar T_1 - \bar T_0)`,
-    by two-stage least squares (linearmodels ``IV2SLS``, heteroskedasticity-robust or clustered) with the
-    centred covariates and strata as exogenous regressors. Randomisation inference: the ITT estimator
+    by two-stage least squares with the centred covariates and strata as exogenous regressors, and the
+    same variance as the ITT (``vce`` HC2/HC3, or CR1 with ``cluster``), as R estimatr's ``iv_robust``. Randomisation inference: the ITT estimator
     recomputed under ``n_permutations`` re-randomisations; :math:`p = (1 + \#\{|\hat\tau_b| \ge
     |\hat\tau|\})/(1 + B)`.
 
@@ -396,7 +403,7 @@ def rct(
         Vfs = robust_vcov(X, rfs, xtx_inv, vce=vce, groups=cluster_codes)
         rows.append(_row("first_stage", float(bfs[1]), float(np.sqrt(Vfs[1, 1])), alpha))
         psi.append(_coefficient_influence(X, rfs, xtx_inv, vce=vce, groups=cluster_codes))
-        late_row, late_psi = _late(y, t, z, W, cluster_codes, alpha)
+        late_row, late_psi = _late(y, t, z, W, cluster_codes, alpha, vce=vce)
         rows.append(late_row)
         psi.append(late_psi)
         if tk1 - tk0 < 0.1:
@@ -446,29 +453,35 @@ def rct(
 
 
 def _late(
-    y: np.ndarray, t: np.ndarray, z: np.ndarray, W: np.ndarray, cluster_codes: np.ndarray | None, alpha: float
+    y: np.ndarray,
+    t: np.ndarray,
+    z: np.ndarray,
+    W: np.ndarray,
+    cluster_codes: np.ndarray | None,
+    alpha: float,
+    *,
+    vce: str,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    r"""Two-stage least squares of ``y`` on take-up instrumented by assignment (linearmodels IV2SLS).
+    r"""Two-stage least squares of ``y`` on take-up instrumented by assignment, with the ITT's variance.
 
-    Returns the tidy row and the estimate's influence function
-    :math:`\psi_i = n\,[(Z'X)^{-1}z_i]_{take-up}\,\varepsilon_i` (just identified; its sandwich is
-    linearmodels' ``robust``/``clustered`` covariance, which applies no small-sample factor).
+    With :math:`Z = [1, W, z]`, :math:`X = [1, W, t]` and the first-stage fit
+    :math:`\hat X = Z(Z'Z)^{-1}Z'X`, the estimate is :math:`(Z'X)^{-1}Z'y` and its covariance is the
+    sandwich :func:`robust_vcov` of the second stage: bread :math:`(\hat X'\hat X)^{-1}`, scores
+    :math:`\hat x_i e_i` with the structural residual :math:`e_i = y_i - x_i'\hat\beta`, and the same
+    ``vce`` (HC2/HC3 leverages of :math:`\hat X`) or CR1 factor as the intention-to-treat estimate; this is
+    R estimatr's ``iv_robust(se_type=...)`` (``"stata"`` with clusters).  Written here rather than through
+    linearmodels' ``IV2SLS``, whose robust and clustered covariances offer no HC2/HC3 (the ITT's default).
+    Returns the tidy row and the influence function matching that variance.
     """
-    from linearmodels.iv import IV2SLS
-
     n = y.size
-    exog = pd.DataFrame(
-        np.column_stack([np.ones(n), W]) if W.size else np.ones((n, 1)),
-        columns=["const", *[f"w{j}" for j in range(W.shape[1])]],
-    )
-    res = IV2SLS(pd.Series(y, name="y"), exog, pd.Series(t, name="takeup"), pd.Series(z, name="assigned"))
-    if cluster_codes is None:
-        fit = res.fit(cov_type="robust")
-    else:
-        fit = res.fit(cov_type="clustered", clusters=pd.Series(cluster_codes, name="cluster"))
-    Z = np.column_stack([exog.to_numpy(), z])
-    Xiv = np.column_stack([exog.to_numpy(), t])
-    zx_inv = np.linalg.inv(Z.T @ Xiv)
-    resid = y - Xiv @ (zx_inv @ (Z.T @ y))
-    psi = n * (Z @ zx_inv[-1]) * resid
-    return _row("late", float(fit.params["takeup"]), float(fit.std_errors["takeup"]), alpha), psi
+    exog = np.column_stack([np.ones(n), W]) if W.size else np.ones((n, 1))
+    Z = np.column_stack([exog, z])
+    X = np.column_stack([exog, t])
+    beta = np.linalg.solve(Z.T @ X, Z.T @ y)
+    resid = y - X @ beta
+    x_hat = Z @ np.linalg.lstsq(Z, X, rcond=None)[0]
+    bread = np.linalg.inv(x_hat.T @ x_hat)
+    last = X.shape[1] - 1
+    V = robust_vcov(x_hat, resid, bread, vce=vce, groups=cluster_codes)
+    psi = _coefficient_influence(x_hat, resid, bread, vce=vce, groups=cluster_codes, column=last)
+    return _row("late", float(beta[last]), float(np.sqrt(V[last, last])), alpha), psi
