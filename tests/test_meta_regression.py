@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -31,6 +32,7 @@ VALUES = json.loads((REF / "metafor_values.json").read_text(encoding="utf-8"))
 P4 = 5e-5
 P2 = 5e-3
 RTOL = 5e-5  # metafor's convergence threshold for tau² (see module docstring)
+R2_VALUES = json.loads((REF / "metafor_r2_values.json").read_text(encoding="utf-8"))
 
 
 def bcg() -> pd.DataFrame:
@@ -148,11 +150,59 @@ def test_equal_effects_meta_regression_matches_metafor() -> None:
     check_coefficients(res, ref, skip_pval=(1,))
     assert res.to_frame()["p_value"][1] < 1e-4  # printed as <.0001
     assert res.tau2 == 0.0
-    assert np.isnan(res.r2)
+    # metafor: max(0, adjusted R² of the weighted least squares fit); was NaN here before issue 18
+    assert 100 * res.r2 == pytest.approx(R2_VALUES["bcg_fe_ablat_year"]["R2_percent"], rel=1e-10)
     assert res.qe == pytest.approx(ref["QE"], abs=P4)
     assert res.qm == pytest.approx(ref["QM"], abs=P4)
     assert 100 * res.i2 == pytest.approx(ref["I2_percent"], abs=P2)
     assert res.h2 == pytest.approx(ref["H2"], abs=P2)
+
+
+def homogeneous() -> pd.DataFrame:
+    d = pd.read_csv(REF / "dat_homogeneous.csv")
+    return d.assign(estimate=d["yi"], std_error=np.sqrt(d["vi"]), country=d["study"].astype(str))
+
+
+@pytest.mark.parametrize(("key", "method"), [("homogeneous_reml_x", "reml"), ("homogeneous_dl_x", "dl")])
+def test_r2_is_zero_without_heterogeneity_to_explain(key: str, method: str) -> None:
+    """No between-study variance without moderators: metafor 3.8-1 reports R² = 0, not NaN (issue 18).
+
+    Values: ``make_r2_reference.R`` (R ``rma(yi, vi, mods = ~ x, data = h)``); before the fix ``r2``
+    was NaN here.
+    """
+    ref = R2_VALUES[key]
+    assert R2_VALUES["homogeneous_reml_only"]["tau2"] == 0
+    res = meta_regression(homogeneous(), moderators="x", method=method)
+    assert res.tau2_re == 0.0
+    assert res.tau2 == 0.0
+    assert res.r2 == ref["R2_percent"] == 0
+    np.testing.assert_allclose(res.coef, ref["beta"], rtol=1e-8)
+    np.testing.assert_allclose(res.std_error, ref["se"], rtol=1e-8)
+    assert "Pseudo-R²" in res.summary().as_text()
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "moderators"),
+    [("homogeneous_fe_x", homogeneous, "x"), ("bcg_fe_alloc", bcg, "alloc")],
+)
+def test_equal_effects_r2_is_metafors_weighted_adjusted_r2(key: str, data: Any, moderators: str) -> None:
+    """``method="fe"``: metafor's max(0, adjusted R² of lm(yi ~ X, weights = 1/vi)); floored at 0."""
+    ref = R2_VALUES[key]
+    res = meta_regression(data(), moderators=moderators, method="fe")
+    assert 100 * res.r2 == pytest.approx(ref["R2_percent"], rel=1e-10, abs=1e-12)
+    np.testing.assert_allclose(res.coef, ref["beta"], rtol=1e-8)
+
+
+def test_equal_effects_r2_second_code_path() -> None:
+    """The same adjusted R² from statsmodels' weighted least squares."""
+    import statsmodels.api as sm
+
+    d = homogeneous()
+    fit = sm.WLS(d["estimate"], sm.add_constant(d[["x"]]), weights=1 / d["std_error"] ** 2).fit()
+    res = meta_regression(d, moderators="x", method="fe")
+    assert res.r2 == pytest.approx(max(0.0, fit.rsquared_adj), rel=1e-10)
+    constant = d.assign(estimate=0.25)
+    assert meta_regression(constant, moderators="x", method="fe").r2 == 0.0
 
 
 # --------------------------------------------------------------------------- second code paths

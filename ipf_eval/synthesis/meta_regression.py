@@ -72,7 +72,9 @@ class MetaRegressionResult(ResultMixin):
     r2
         Pseudo-:math:`R^2 = \max(0, (\hat\tau^2_{RE} - \hat\tau^2_{ME}) / \hat\tau^2_{RE})` as a
         proportion, with :math:`\hat\tau^2_{RE}` (``tau2_re``) from the model without moderators and the
-        same estimator; ``nan`` when :math:`\hat\tau^2_{RE} = 0` or ``method="fe"``.
+        same estimator; 0 when :math:`\hat\tau^2_{RE} = 0` (nothing left to explain).  With
+        ``method="fe"``: :math:`\max(0, \bar R^2)`, the adjusted :math:`R^2` of the weighted least
+        squares fit with weights :math:`1/v_i`.  Both as R metafor's ``rma()`` (3.8 and 4.x).
     qe, qe_df, qe_pvalue
         Test for residual heterogeneity (``k - p`` df).
     qm, qm_df1, qm_df2, qm_pvalue
@@ -368,10 +370,10 @@ def meta_regression(
     v = se**2
     fit = fit_rma(y, v, X, method=method_l, knapp_hartung=bool(knapp_hartung), alpha=alpha_f)
     if method_l == "fe":
-        tau2_re, r2 = 0.0, float("nan")
+        tau2_re, r2 = 0.0, _weighted_adjusted_r2(y, X, 1.0 / v)
     else:
         tau2_re = fit_rma(y, v, np.ones((k, 1)), method=method_l, knapp_hartung=False, alpha=alpha_f).tau2
-        r2 = max(0.0, (tau2_re - fit.tau2) / tau2_re) if tau2_re > 0 else float("nan")
+        r2 = max(0.0, (tau2_re - fit.tau2) / tau2_re) if tau2_re > 0 else 0.0
     spec = Specification(
         estimator="meta_regression",
         arguments={"moderators": mods, "estimate": estimate, "std_error": std_error, "label": label,
@@ -415,3 +417,23 @@ def meta_regression(
         labels=tuple(labels),
         specification=spec,
     )
+
+
+def _weighted_adjusted_r2(y: np.ndarray, X: np.ndarray, w: np.ndarray) -> float:
+    r"""Return :math:`\max(0, \bar R^2)` of the weighted least squares fit of ``y`` on ``X``, as R's ``lm``.
+
+    :math:`R^2 = \mathrm{MSS}/(\mathrm{MSS} + \mathrm{RSS})` with the weighted sums of squares about the
+    weighted mean of the fit, :math:`\bar R^2 = 1 - (1 - R^2)(k - 1)/(k - p)`; 0 when ``y`` is constant
+    (metafor's pseudo-:math:`R^2` of an equal-effects meta-regression).
+    """
+    if np.ptp(y) == 0:
+        return 0.0
+    k, p = X.shape
+    sw = np.sqrt(w)
+    beta = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
+    fitted = X @ beta
+    centre = float(np.sum(w * fitted) / np.sum(w))
+    mss = float(np.sum(w * (fitted - centre) ** 2))
+    rss = float(np.sum(w * (y - fitted) ** 2))
+    r2 = mss / (mss + rss)
+    return max(0.0, 1.0 - (1.0 - r2) * (k - 1) / (k - p))
