@@ -311,9 +311,9 @@ def rct(
     :math:`Y_i = \alpha + \tau Z_i + (X_i-\bar X)'\beta + Z_i (X_i-\bar X)'\gamma + e_i`, HC2/HC3.
     Effect on users (Imbens & Angrist 1994): :math:`\tau_{LATE} = \tau_{ITT}/(\bar T_1 - \bar T_0)`,
     by two-stage least squares with the centred covariates and strata as exogenous regressors, and the
-    same variance as the ITT (``vce`` HC2/HC3, or CR1 with ``cluster``), as R estimatr's ``iv_robust``. Randomisation inference: the ITT estimator
-    recomputed under ``n_permutations`` re-randomisations; :math:`p = (1 + \#\{|\hat\tau_b| \ge
-    |\hat\tau|\})/(1 + B)`.
+    same variance as the ITT (``vce`` HC2/HC3, or CR1 with ``cluster``), as R estimatr's ``iv_robust``.
+    Randomisation inference: the ITT estimator recomputed under ``n_permutations`` re-randomisations;
+    :math:`p = (1 + \#\{|\hat\tau_b| \ge |\hat\tau|\})/(1 + B)`.
 
     References
     ----------

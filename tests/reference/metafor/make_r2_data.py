@@ -1,4 +1,4 @@
-"""Write ``dat_homogeneous.csv``: 12 simulated studies without heterogeneity (seed 18), for make_r2_reference.R."""
+"""Write ``dat_homogeneous.csv``: 12 simulated studies without heterogeneity (seed 18)."""
 
 from pathlib import Path
 

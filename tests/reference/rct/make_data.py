@@ -1,4 +1,4 @@
-"""Write ``trial.csv``: a simulated clustered lottery with partial take-up (seed 2026), for make_reference.R."""
+"""Write ``trial.csv``: a simulated clustered lottery with partial take-up (seed 2026)."""
 
 from pathlib import Path
 
